@@ -1,0 +1,31 @@
+"""`wait`: pause a step until a named signal reaches the run, or a timeout passes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mastermind.agent import Agent, Params, StepContext
+from mastermind.errors import StepError
+from mastermind.identifiers import SignalName
+from mastermind.model import Duration
+
+
+class WaitParams(Params):
+    signal: SignalName
+    timeout: Duration  # required: every wait has a deadline
+
+
+class WaitAgent(Agent[WaitParams]):
+    """Waits for `signal`; outputs `{signal, payload}` (payload is what the sender attached)."""
+
+    name = "wait"
+    Params = WaitParams
+
+    async def run(self, params: WaitParams, ctx: StepContext) -> Any:
+        try:
+            payload = await ctx.service("signals").receive(params.signal, params.timeout)
+        except TimeoutError:
+            raise StepError(
+                f"no {params.signal!r} signal within {params.timeout:g}s", retryable=False
+            ) from None
+        return {"signal": params.signal, "payload": payload}

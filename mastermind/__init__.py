@@ -1,0 +1,5 @@
+"""mastermind: an asyncio workflow orchestration daemon."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,197 @@
+"""The Agent interface every step runs through, and the registry that finds agents by name.
+
+An agent is a class with a pydantic parameter model (`Params`, validated against a step's `with:`
+at load time and again, rendered, at run time), an async `run`, a rule for which errors are worth
+retrying, and a flag saying whether it is CPU-bound (so limits and the process pool can account
+for it). Built-in agents live in the top-level `agents` package; third-party packages add theirs
+through the entry-point group `mastermind.agents`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from mastermind.errors import MastermindError, StepError, UnknownAgentError
+
+if TYPE_CHECKING:
+    from mastermind.clock import Clock
+
+ENTRY_POINT_GROUP = "mastermind.agents"
+
+# Built-in agents by name, imported only when a workflow uses them (keeps cold start short).
+BUILTIN_AGENTS: dict[str, str] = {
+    "sleep": "agents.sleep:SleepAgent",
+    "wait": "agents.wait:WaitAgent",
+    "workflow": "agents.workflow:WorkflowAgent",
+    "python": "agents.python:PythonAgent",
+    "shell": "agents.shell:ShellAgent",
+    "noop": "agents.noop:NoopAgent",
+    "fail": "agents.noop:FailAgent",
+}
+
+log = logging.getLogger(__name__)
+
+
+class Params(BaseModel):
+    """Base of agent parameter models: unknown parameters are errors, like everywhere else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(Params):
+    """For agents that take no parameters."""
+
+
+@dataclass(slots=True)
+class StepContext:
+    """What an agent knows about the step instance it is running."""
+
+    run_id: str
+    step_id: str
+    item_index: int | None
+    attempt: int
+    workflow: str
+    clock: Clock
+    deadline: float | None = None  # clock time by which this attempt must end, if any
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    services: Mapping[str, Any] = field(default_factory=dict)
+    logger: logging.Logger = log
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across attempts and restarts: the same for every attempt of this instance."""
+        suffix = "" if self.item_index is None else f"/{self.item_index}"
+        return f"{self.run_id}/{self.step_id}{suffix}"
+
+    def service(self, name: str) -> Any:
+        """A process-wide service the coordinator offers agents (signals, sub-runs, pools)."""
+        try:
+            return self.services[name]
+        except KeyError:
+            raise StepError(f"this coordinator offers no {name!r} service") from None
+
+
+P = TypeVar("P", bound=Params)
+
+
+class Agent(ABC, Generic[P]):
+    """A kind of work. One instance serves every step of that kind in a process."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[Params]] = NoParams
+    cpu_bound: ClassVar[bool] = False
+    # Errors besides StepError(retryable=True) that another attempt may cure.
+    retryable_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    @abstractmethod
+    async def run(self, params: P, ctx: StepContext) -> Any:
+        """Do the work once; return JSON-able data (the step's `result`) or raise."""
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """Whether a failed attempt may be tried again."""
+        if isinstance(error, StepError):
+            return error.retryable
+        return isinstance(error, self.retryable_errors)
+
+    async def aclose(self) -> None:
+        """Release what the agent holds (sessions, pools). Called once when the process is done."""
+
+
+AgentFactory = Callable[[], Agent[Any]]
+
+
+class AgentRegistry:
+    """Agents by name: the built-ins, anything registered in code, and installed plug-ins."""
+
+    def __init__(self, *, load_plugins: bool = True) -> None:
+        self._classes: dict[str, type[Agent[Any]]] = {}
+        self._paths: dict[str, str] = dict(BUILTIN_AGENTS)
+        self._instances: dict[str, Agent[Any]] = {}
+        self._plugins_loaded = not load_plugins
+
+    def register(self, agent: type[Agent[Any]], name: str | None = None) -> None:
+        """Make an agent class available under its name (or `name`)."""
+        key = name or agent.name
+        self._classes[key] = agent
+        self._instances.pop(key, None)
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            self._paths.setdefault(entry.name, entry.value)
+
+    def names(self) -> list[str]:
+        """Every agent name known, plug-ins included."""
+        self._load_plugins()
+        return sorted({*self._classes, *self._paths})
+
+    def get(self, name: str) -> type[Agent[Any]]:
+        """The agent class registered as `name`; UnknownAgentError if there is none."""
+        found = self._classes.get(name)
+        if found is not None:
+            return found
+        if name not in self._paths:
+            self._load_plugins()
+        path = self._paths.get(name)
+        if path is None:
+            raise UnknownAgentError(f"unknown agent {name!r}; known agents: {', '.join(self.names())}")
+        agent = _import(path)
+        if not (isinstance(agent, type) and issubclass(agent, Agent)):
+            raise UnknownAgentError(f"{path} (agent {name!r}) is not a mastermind Agent class")
+        self._classes[name] = agent
+        return agent
+
+    def instance(self, name: str) -> Agent[Any]:
+        """The one shared instance of agent `name`."""
+        agent = self._instances.get(name)
+        if agent is None:
+            agent = self._instances[name] = self.get(name)()
+        return agent
+
+    async def aclose(self) -> None:
+        """Close every agent instance that was created."""
+        instances, self._instances = list(self._instances.values()), {}
+        for agent in instances:
+            try:
+                await agent.aclose()
+            except Exception:  # one agent's failure to close must not leak the others
+                log.exception("closing agent %s failed", agent.name)
+
+
+def _import(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attribute) if attribute else module
+    except (ImportError, AttributeError) as exc:
+        raise UnknownAgentError(f"cannot load agent {path}: {exc}") from None
+
+
+def import_callable(reference: str) -> Callable[..., Any | Awaitable[Any]]:
+    """Resolve `package.module:function` (as written in a step) to a callable."""
+    module_name, sep, attribute = reference.partition(":")
+    if not sep or not module_name or not attribute:
+        raise StepError(f"expected module:function, found {reference!r}")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise StepError(f"cannot import {reference}: {exc}") from None
+    if not callable(target):
+        raise StepError(f"{reference} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+class AgentError(MastermindError):
+    """An agent is misdeclared (no name, a bad Params model)."""

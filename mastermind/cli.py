@@ -1,0 +1,123 @@
+"""The `mastermind` command line. The CLI owns the terminal: library code only logs.
+
+Exit codes: 0 success, 1 the work failed (invalid workflow, failed run), 2 usage error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mastermind import __version__
+from mastermind.agent import AgentRegistry
+from mastermind.errors import MastermindError, WorkflowError
+from mastermind.graph import to_dot, to_mermaid
+from mastermind.loader import LoadReport, load_file, workflow_files
+from mastermind.schema import workflow_schema_text
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(MastermindError):
+    """The command line itself is wrong (exit 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mastermind", description="asyncio workflow orchestration: run YAML workflows"
+    )
+    parser.add_argument("--version", action="version", version=f"mastermind {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="check workflow files or folders")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.add_argument("--format", choices=["text", "json"], default="text")
+    validate.set_defaults(handler=cmd_validate)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of the workflow language")
+    schema.set_defaults(handler=cmd_schema)
+
+    graph = sub.add_parser("graph", help="print a workflow's step graph")
+    graph.add_argument("file")
+    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    graph.set_defaults(handler=cmd_graph)
+
+    from mastermind.cli_run import add_run_commands  # the run commands live beside the engine
+
+    add_run_commands(sub)
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Load every workflow; print each problem in compiler format (or JSON)."""
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    files = workflow_files(args.paths)
+    registry = AgentRegistry()
+    report = LoadReport()
+    for path in files:
+        report.add(path, registry)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "valid": not report.problems,
+                    "files": len(files),
+                    "problems": [p.as_dict() for p in report.problems],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for problem in report.problems:
+            print(problem)
+        bad = len({p.file for p in report.problems})
+        print(
+            f"{len(files)} file(s) checked, {len(files) - bad} valid, {bad} invalid",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED if report.problems else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schema."""
+    sys.stdout.write(workflow_schema_text())
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    """Print the DAG of one workflow."""
+    definition = load_file(args.file, AgentRegistry())
+    sys.stdout.write(to_mermaid(definition) if args.format == "mermaid" else to_dot(definition))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mastermind` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except WorkflowError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_FAILED
+    except UsageError as exc:
+        print(f"mastermind: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MastermindError as exc:
+        print(f"mastermind: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("mastermind: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""The coordinator: accepts runs, runs each as a task, and owns what runs share.
+
+Shared by every run in the process: the agent registry (one instance per agent), the store,
+the concurrency limits (per agent kind and named pools, fair across runs), the event
+subscribers, and the clock. Its lifecycle is an async context manager with a two-phase close:
+running runs are cancelled and given `cancel_grace` seconds to clean up, then agents and the
+store are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from secrets import token_hex
+from types import TracebackType
+from typing import Any
+
+from mastermind.agent import AgentRegistry
+from mastermind.clock import Clock, SystemClock
+from mastermind.errors import MastermindError, StepError, WorkflowError
+from mastermind.events import Event, RunStatus
+from mastermind.inputs import resolve_inputs
+from mastermind.limits import Limits
+from mastermind.loader import Definition, load_file
+from mastermind.run import RunExecution, RunResult
+from mastermind.store.base import RunRecord, Store
+from mastermind.store.memory import MemoryStore
+
+Listener = Callable[[Event], None]
+
+
+@dataclass(slots=True)
+class Settings:
+    """Coordinator-wide knobs (the daemon reads them from its config)."""
+
+    cancel_grace: float = 5.0  # seconds cancelled steps get to clean up
+    step_timeout: float | None = None  # default attempt timeout when a step sets none
+    agent_limits: dict[str, int] = field(default_factory=dict)
+    pools: dict[str, int] = field(default_factory=dict)
+    default_pool_size: int = 4
+
+
+class RunNotFound(MastermindError):
+    """No run with that id is active in this coordinator."""
+
+
+class Coordinator:
+    """Runs workflows. Use as `async with Coordinator(registry) as coordinator:`."""
+
+    def __init__(
+        self,
+        registry: AgentRegistry,
+        store: Store | None = None,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        secrets: Mapping[str, str] | None = None,
+        catalog: Mapping[str, Definition] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = store or MemoryStore()
+        self.settings = settings or Settings()
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.secrets: Mapping[str, str] = dict(secrets or {})
+        self.catalog: dict[str, Definition] = dict(catalog or {})
+        self.limits = Limits(
+            self.settings.agent_limits, self.settings.pools, self.settings.default_pool_size
+        )
+        self.log = logging.getLogger("mastermind")
+        self._listeners: list[Listener] = []
+        self._active: dict[str, RunExecution] = {}
+        self._tasks: dict[str, asyncio.Task[RunResult]] = {}
+        self._closing = False
+        self._services: dict[str, Mapping[str, Any]] = {}
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Coordinator:
+        await self.store.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel active runs (bounded by cancel_grace), then close agents and the store."""
+        if self._closing:
+            return
+        self._closing = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.settings.cancel_grace * 2)
+        await self.registry.aclose()
+        await self.store.close()
+
+    # ------------------------------------------------------------------------------ events
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every event after it is committed; returns an unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    async def emit(self, event: Event) -> None:
+        """Commit an event to the store, then tell the listeners."""
+        await self.store.append(event)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not break the run
+                self.log.exception("event listener failed")
+
+    # ------------------------------------------------------------------------------ runs
+
+    async def submit(
+        self,
+        definition: Definition,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        parent: str | None = None,
+        depth: int = 0,
+    ) -> str:
+        """Accept a run: check inputs, store it, start it. Returns the run id at once."""
+        if self._closing:
+            raise MastermindError("the coordinator is shutting down")
+        resolved = resolve_inputs(definition.spec, inputs or {})
+        run_id = run_id or new_run_id()
+        record = RunRecord(
+            run_id=run_id,
+            workflow=definition.name,
+            digest=definition.digest,
+            definition=definition.text,
+            file=definition.file,
+            inputs=resolved,
+            created_at=self.clock.time(),
+            parent=parent,
+        )
+        await self.store.create_run(record)
+        self._start(RunExecution(self, definition, run_id, resolved, depth=depth))
+        return run_id
+
+    def _start(self, execution: RunExecution) -> None:
+        run_id = execution.run_id
+        self._active[run_id] = execution
+        task = asyncio.get_running_loop().create_task(execution.execute(), name=f"run:{run_id}")
+        self._tasks[run_id] = task
+
+        def forget(_: asyncio.Task[RunResult]) -> None:
+            self._services.pop(run_id, None)
+            self._active.pop(run_id, None)
+            self._tasks.pop(run_id, None)
+
+        task.add_done_callback(forget)
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunResult:
+        """Wait for an active run to end (TimeoutError after `timeout`)."""
+        task = self._tasks.get(run_id)
+        if task is None:
+            record = await self.store.get_run(run_id)
+            if record is None or not record.finished:
+                raise RunNotFound(f"no active run {run_id}")
+            return RunResult(run_id, RunStatus(record.status), record.outputs, record.error)
+        async with asyncio.timeout(timeout):
+            return await asyncio.shield(task)
+
+    async def run(
+        self, definition: Definition, inputs: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> RunResult:
+        """Submit a run and wait for its end; cancelling this call cancels the run."""
+        run_id = await self.submit(definition, inputs, **kwargs)
+        try:
+            return await self.wait(run_id)
+        except asyncio.CancelledError:
+            task = self._tasks.get(run_id)
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task], timeout=self.settings.cancel_grace * 2)
+            raise
+
+    def cancel(self, run_id: str) -> bool:
+        """Ask an active run to stop; False if it is not active here."""
+        execution = self._active.get(run_id)
+        if execution is None:
+            return False
+        execution.cancel()
+        return True
+
+    def signal(self, run_id: str, name: str, payload: Any = None) -> bool:
+        """Deliver a named signal to an active run; False if it is not active here."""
+        execution = self._active.get(run_id)
+        if execution is None:
+            return False
+        execution.signals.deliver(name, payload)
+        return True
+
+    async def resolve_workflow(self, reference: str, relative_to: str) -> Definition:
+        """A sub-workflow: a name in the catalog, or a file path relative to the caller's file."""
+        found = self.catalog.get(reference)
+        if found is not None:
+            return found
+        path = Path(reference)
+        if not path.is_absolute():
+            path = Path(relative_to).parent / path
+        try:
+            return await asyncio.to_thread(load_file, path, self.registry)
+        except WorkflowError as exc:
+            if not path.exists():
+                raise StepError(
+                    f"no workflow {reference!r}: not a known name, and no file {path}"
+                ) from None
+            raise StepError(f"sub-workflow {path} is invalid:\n{exc}") from None
+
+    @property
+    def active_runs(self) -> list[str]:
+        return list(self._active)
+
+    def services_for(self, execution: RunExecution) -> Mapping[str, Any]:
+        """What agents may use: this run's signals, and this coordinator for sub-runs."""
+        found = self._services.get(execution.run_id)
+        if found is None or found["run"] is not execution:
+            found = {"signals": execution.signals, "coordinator": self, "run": execution}
+            self._services[execution.run_id] = found
+        return found
+
+
+def new_run_id() -> str:
+    """A unique run id that sorts by creation time (48-bit milliseconds, then 80 random bits)."""
+    return f"{time.time_ns() // 1_000_000:012x}{token_hex(10)}"
+
+
+def child_run_id(idempotency_key: str) -> str:
+    """The run id a sub-workflow step uses: stable across attempts and restarts."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, "mastermind:" + idempotency_key).hex

@@ -1,0 +1,82 @@
+"""The one error hierarchy: every error mastermind reports to a user is a MastermindError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MastermindError(Exception):
+    """Base of every error mastermind raises on purpose; its str() is fit for a user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One precise complaint about a workflow file: where it is, which field, and what is wrong."""
+
+    file: str
+    line: int  # 1-based; 0 when the position is unknown
+    column: int  # 1-based; 0 when the position is unknown
+    field: str  # dotted path such as "steps.fetch.retry.attempts"; "" for the whole document
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}: error: {field}{self.message}"
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+class WorkflowError(MastermindError):
+    """A workflow could not be loaded; carries every problem found, in file order."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column, p.field))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @property
+    def first(self) -> Problem:
+        return self.problems[0]
+
+
+class ExpressionError(MastermindError):
+    """An expression failed to parse or evaluate."""
+
+    def __init__(self, message: str, source: str = "", offset: int | None = None) -> None:
+        self.message = message
+        self.source = source
+        self.offset = offset
+        self.path: tuple[str | int, ...] = ()  # where inside a value the bad expression sits
+        super().__init__(message)
+
+
+class UnknownAgentError(MastermindError):
+    """A step names an agent that no built-in or installed plug-in provides."""
+
+
+class InputError(MastermindError):
+    """Run inputs do not match the workflow's declared inputs."""
+
+
+class StepError(MastermindError):
+    """Raised by an agent when a step fails; `retryable` says whether another attempt may succeed."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class RetryableStepError(StepError):
+    """A transient failure (a 503, a lost worker, a dropped connection): worth another attempt."""
+
+    retryable = True

@@ -1,0 +1,74 @@
+"""The one typed event stream: every run and step transition, consumed by store, metrics, API, CLI."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in _RUN_FINAL
+
+
+class StepStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # an at_most_once step was running at a crash: a person decides
+
+    @property
+    def finished(self) -> bool:
+        return self in _STEP_FINAL
+
+
+_RUN_FINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+_STEP_FINAL = frozenset(
+    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One transition. `step_id` is None for run events; `item_index` is set for fan-out items.
+
+    A step event with `item_index` None and a final status closes the whole step (all items).
+    """
+
+    run_id: str
+    seq: int  # per run, from 1, with no gaps
+    at: float  # wall-clock seconds
+    status: str  # a RunStatus for run events, a StepStatus for step events
+    step_id: str | None = None
+    item_index: int | None = None
+    attempt: int = 0
+    error: str | None = None
+    outputs: Any = None
+    duration: float | None = None  # seconds the attempt (or run) took, on final events
+    delay: float | None = None  # seconds until the next attempt, on retrying events
+    workflow: str = ""
+    agent: str = ""
+
+    @property
+    def is_run(self) -> bool:
+        return self.step_id is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (API, logs)."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        return cls(**data)

@@ -1,0 +1,637 @@
+"""`${{ ... }}` expressions: a small, safe language over plain JSON-like data.
+
+Never Python `eval`: a tokenizer and a Pratt parser build an AST, which is compiled once into
+closures. Evaluation can only read dicts, lists and scalars handed in by the caller; there is no
+attribute access on Python objects, no imports and no user-defined calls. The grammar:
+
+    expr    := or
+    or      := and ("or" and)*
+    and     := not ("and" not)*
+    not     := "not" not | compare
+    compare := sum (("==" | "!=" | "<" | "<=" | ">" | ">=") sum)?
+    sum     := product (("+" | "-") product)*
+    product := unary (("*" | "/" | "%") unary)*
+    unary   := "-" unary | postfix
+    postfix := primary ("." NAME | "[" expr "]")*
+    primary := NUMBER | STRING | "true" | "false" | "null" | NAME | NAME "(" args ")"
+             | "(" expr ")" | "[" (expr ("," expr)*)? "]"
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mastermind.errors import ExpressionError
+
+Env = Mapping[str, Any]
+Evaluator = Callable[[Env], Any]
+
+STATUS_KEY = "$status"  # not a valid identifier, so expressions cannot read it directly
+STATUS_FUNCTIONS = frozenset({"always", "failure", "success", "cancelled"})
+
+# ---------------------------------------------------------------------------------------- tokens
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<number>\d+\.\d+(?:[eE][+-]?\d+)?|\d+(?:[eE][+-]?\d+)?)
+  | (?P<string>'(?:[^']|'')*'|"(?:[^"\\]|\\.)*")
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>==|!=|<=|>=|&&|\|\||[<>+\-*/%()\[\].,!])
+    """,
+    re.VERBOSE,
+)
+_KEYWORDS = {"and", "or", "not", "true", "false", "null"}
+_HINTS = {
+    "&&": "use `and` instead of `&&`",
+    "||": "use `or` instead of `||`",
+    "!": "use `not` instead of `!`",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # number, string, name, keyword, op, end
+    text: str
+    offset: int
+
+
+def tokenize(source: str) -> list[Token]:
+    """Split an expression into tokens; raise ExpressionError at the first character that fits none."""
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(source):
+        match = _TOKEN.match(source, pos)
+        if match is None:
+            raise ExpressionError(f"unexpected character {source[pos]!r}", source, pos)
+        kind = match.lastgroup or ""
+        text = match.group()
+        if kind == "op" and text in _HINTS:
+            raise ExpressionError(_HINTS[text], source, pos)
+        if kind == "name" and text in _KEYWORDS:
+            kind = "keyword"
+        if kind != "ws":
+            tokens.append(Token(kind, text, pos))
+        pos = match.end()
+    tokens.append(Token("end", "", len(source)))
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------- AST
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    target: Node
+    key: Node  # a Literal for `.name`, any node for `[expr]`
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    function: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class ListOf:
+    items: tuple[Node, ...]
+
+
+Node = Literal | Name | Member | Call | Unary | Binary | ListOf
+
+# ---------------------------------------------------------------------------------------- parser
+
+_COMPARISONS = {"==", "!=", "<", "<=", ">", ">="}
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.tokens = tokenize(source)
+        self.pos = 0
+
+    def peek(self) -> Token:
+        return self.tokens[self.pos]
+
+    def next(self) -> Token:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def expect(self, text: str) -> Token:
+        token = self.next()
+        if token.text != text or token.kind not in ("op", "keyword"):
+            found = token.text or "the end of the expression"
+            raise ExpressionError(f"expected {text!r}, found {found!r}", self.source, token.offset)
+        return token
+
+    def parse(self) -> Node:
+        if self.peek().kind == "end":
+            raise ExpressionError("empty expression", self.source, 0)
+        node = self.or_()
+        token = self.peek()
+        if token.kind != "end":
+            raise ExpressionError(f"unexpected {token.text!r}", self.source, token.offset)
+        return node
+
+    def or_(self) -> Node:
+        node = self.and_()
+        while self.peek().text == "or" and self.peek().kind == "keyword":
+            self.next()
+            node = Binary("or", node, self.and_())
+        return node
+
+    def and_(self) -> Node:
+        node = self.not_()
+        while self.peek().text == "and" and self.peek().kind == "keyword":
+            self.next()
+            node = Binary("and", node, self.not_())
+        return node
+
+    def not_(self) -> Node:
+        if self.peek().text == "not" and self.peek().kind == "keyword":
+            self.next()
+            return Unary("not", self.not_())
+        return self.compare()
+
+    def compare(self) -> Node:
+        node = self.sum()
+        token = self.peek()
+        if token.kind == "op" and token.text in _COMPARISONS:
+            self.next()
+            node = Binary(token.text, node, self.sum())
+            after = self.peek()
+            if after.kind == "op" and after.text in _COMPARISONS:
+                raise ExpressionError(
+                    "comparisons do not chain; join them with `and`", self.source, after.offset
+                )
+        return node
+
+    def sum(self) -> Node:
+        node = self.product()
+        while self.peek().kind == "op" and self.peek().text in ("+", "-"):
+            op = self.next().text
+            node = Binary(op, node, self.product())
+        return node
+
+    def product(self) -> Node:
+        node = self.unary()
+        while self.peek().kind == "op" and self.peek().text in ("*", "/", "%"):
+            op = self.next().text
+            node = Binary(op, node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        if self.peek().kind == "op" and self.peek().text == "-":
+            self.next()
+            return Unary("-", self.unary())
+        return self.postfix()
+
+    def postfix(self) -> Node:
+        node = self.primary()
+        while True:
+            token = self.peek()
+            if token.kind == "op" and token.text == ".":
+                self.next()
+                name = self.next()
+                if name.kind not in ("name", "keyword"):
+                    raise ExpressionError(
+                        "expected a field name after '.'", self.source, name.offset
+                    )
+                node = Member(node, Literal(name.text))
+            elif token.kind == "op" and token.text == "[":
+                self.next()
+                key = self.or_()
+                self.expect("]")
+                node = Member(node, key)
+            else:
+                return node
+
+    def primary(self) -> Node:
+        token = self.next()
+        if token.kind == "number":
+            text = token.text
+            return Literal(float(text) if any(c in text for c in ".eE") else int(text))
+        if token.kind == "string":
+            return Literal(_unquote(token.text))
+        if token.kind == "keyword" and token.text in ("true", "false", "null"):
+            return Literal({"true": True, "false": False, "null": None}[token.text])
+        if token.kind == "name":
+            if self.peek().kind == "op" and self.peek().text == "(":
+                return self.call(token)
+            return Name(token.text)
+        if token.kind == "op" and token.text == "(":
+            node = self.or_()
+            self.expect(")")
+            return node
+        if token.kind == "op" and token.text == "[":
+            items: list[Node] = []
+            if not (self.peek().kind == "op" and self.peek().text == "]"):
+                items.append(self.or_())
+                while self.peek().kind == "op" and self.peek().text == ",":
+                    self.next()
+                    items.append(self.or_())
+            self.expect("]")
+            return ListOf(tuple(items))
+        found = token.text or "the end of the expression"
+        raise ExpressionError(f"expected a value, found {found!r}", self.source, token.offset)
+
+    def call(self, name: Token) -> Node:
+        spec = FUNCTIONS.get(name.text)
+        if spec is None:
+            known = ", ".join(sorted(FUNCTIONS))
+            raise ExpressionError(
+                f"unknown function {name.text!r}; known functions: {known}",
+                self.source,
+                name.offset,
+            )
+        self.expect("(")
+        args: list[Node] = []
+        if not (self.peek().kind == "op" and self.peek().text == ")"):
+            args.append(self.or_())
+            while self.peek().kind == "op" and self.peek().text == ",":
+                self.next()
+                args.append(self.or_())
+        self.expect(")")
+        low, high = spec.arity
+        if not low <= len(args) <= (high if high >= 0 else len(args)):
+            want = f"{low}" if low == high else f"{low} or more" if high < 0 else f"{low} to {high}"
+            raise ExpressionError(
+                f"{name.text}() takes {want} argument(s), got {len(args)}",
+                self.source,
+                name.offset,
+            )
+        return Call(name.text, tuple(args))
+
+
+def _unquote(text: str) -> str:
+    if text[0] == "'":
+        return text[1:-1].replace("''", "'")
+    result: str = json.loads(text)
+    return result
+
+
+# ---------------------------------------------------------------------------------------- values
+
+
+def type_name(value: Any) -> str:
+    """The data-language name of a value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def to_text(value: Any) -> str:
+    """How a value reads when interpolated into a string."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=False, default=str)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _member(target: Any, key: Any) -> Any:
+    if isinstance(target, dict):
+        if not isinstance(key, str):
+            raise ExpressionError(f"object keys are strings, not {type_name(key)}")
+        return target.get(key)
+    if isinstance(target, (list, str)):
+        if not _is_number(key) or key != int(key):
+            raise ExpressionError(f"{type_name(target)} index must be an integer, not {key!r}")
+        index = int(key)
+        return target[index] if -len(target) <= index < len(target) else None
+    if target is None:
+        return None  # reading through null yields null, so default() can supply a fallback
+    raise ExpressionError(f"cannot read {key!r} of a {type_name(target)}")
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if isinstance(left, bool) != isinstance(right, bool):
+        return False
+    return bool(left == right)
+
+
+def _order(op: str, left: Any, right: Any) -> bool:
+    if not ((_is_number(left) and _is_number(right)) or (isinstance(left, str) and isinstance(right, str))):
+        raise ExpressionError(f"cannot compare {type_name(left)} {op} {type_name(right)}")
+    if op == "<":
+        return bool(left < right)
+    if op == "<=":
+        return bool(left <= right)
+    if op == ">":
+        return bool(left > right)
+    return bool(left >= right)
+
+
+def _arith(op: str, left: Any, right: Any) -> Any:
+    if op == "+":
+        if _is_number(left) and _is_number(right):
+            return left + right
+        if isinstance(left, str) and isinstance(right, str):
+            return left + right
+        if isinstance(left, list) and isinstance(right, list):
+            return left + right
+        raise ExpressionError(f"cannot add {type_name(left)} and {type_name(right)}")
+    if not (_is_number(left) and _is_number(right)):
+        raise ExpressionError(f"cannot apply {op} to {type_name(left)} and {type_name(right)}")
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if right == 0:
+        raise ExpressionError("division by zero")
+    if op == "/":
+        quotient = left / right
+        return int(quotient) if quotient.is_integer() and isinstance(left, int) else quotient
+    return left % right
+
+
+# ---------------------------------------------------------------------------------------- functions
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    arity: tuple[int, int]  # (min, max); max -1 means any number
+    impl: Callable[..., Any]
+    needs_env: bool = False
+
+
+def _len(value: Any) -> int:
+    if isinstance(value, (str, list, dict)):
+        return len(value)
+    raise ExpressionError(f"len() takes a string, array or object, not {type_name(value)}")
+
+
+def _contains(haystack: Any, needle: Any) -> bool:
+    if isinstance(haystack, str):
+        return isinstance(needle, str) and needle in haystack
+    if isinstance(haystack, list):
+        return any(_equal(item, needle) for item in haystack)
+    if isinstance(haystack, dict):
+        return needle in haystack
+    raise ExpressionError(f"contains() searches a string, array or object, not {type_name(haystack)}")
+
+
+def _starts_with(text: Any, prefix: Any) -> bool:
+    if not (isinstance(text, str) and isinstance(prefix, str)):
+        raise ExpressionError("startsWith() takes two strings")
+    return text.startswith(prefix)
+
+
+def _ends_with(text: Any, suffix: Any) -> bool:
+    if not (isinstance(text, str) and isinstance(suffix, str)):
+        raise ExpressionError("endsWith() takes two strings")
+    return text.endswith(suffix)
+
+
+_FORMAT_FIELD = re.compile(r"\{\{|\}\}|\{(\d+)\}")
+
+
+def _format(template: Any, *args: Any) -> str:
+    if not isinstance(template, str):
+        raise ExpressionError("format() takes a string template first")
+
+    def field(match: re.Match[str]) -> str:
+        if match.group() in ("{{", "}}"):
+            return match.group()[0]
+        index = int(match.group(1))
+        if index >= len(args):
+            raise ExpressionError(f"format() has no argument {{{index}}}")
+        return to_text(args[index])
+
+    return _FORMAT_FIELD.sub(field, template)
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _from_json(text: Any) -> Any:
+    if not isinstance(text, str):
+        raise ExpressionError(f"fromJSON() takes a string, not {type_name(text)}")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ExpressionError(f"fromJSON(): not JSON: {exc}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExpressionError("fromJSON(): non-finite numbers are not data")
+    return value
+
+
+def _default(value: Any, fallback: Any) -> Any:
+    return fallback if value is None else value
+
+
+def _join(items: Any, separator: Any = ",") -> str:
+    if not isinstance(items, list):
+        raise ExpressionError(f"join() takes an array, not {type_name(items)}")
+    return str(to_text(separator)).join(to_text(item) for item in items)
+
+
+def _status(name: str) -> Callable[[Env], bool]:
+    def check(env: Env) -> bool:
+        status = env.get(STATUS_KEY)
+        if name == "always":
+            return True
+        if status is None:
+            return name == "success"
+        return bool(status.get(name, False))
+
+    return check
+
+
+FUNCTIONS: dict[str, Function] = {
+    "len": Function((1, 1), _len),
+    "contains": Function((2, 2), _contains),
+    "startsWith": Function((2, 2), _starts_with),
+    "endsWith": Function((2, 2), _ends_with),
+    "format": Function((1, -1), _format),
+    "join": Function((1, 2), _join),
+    "toJSON": Function((1, 1), _to_json),
+    "fromJSON": Function((1, 1), _from_json),
+    "default": Function((2, 2), _default),
+    **{name: Function((0, 0), _status(name), needs_env=True) for name in STATUS_FUNCTIONS},
+}
+
+# ---------------------------------------------------------------------------------------- compile
+
+
+def _compile(node: Node) -> Evaluator:
+    if isinstance(node, Literal):
+        value = node.value
+        return lambda env: value
+    if isinstance(node, Name):
+        name = node.name
+
+        def lookup(env: Env) -> Any:
+            try:
+                return env[name]
+            except KeyError:
+                raise ExpressionError(f"{name!r} is not defined here") from None
+
+        return lookup
+    if isinstance(node, Member):
+        target, key = _compile(node.target), _compile(node.key)
+        return lambda env: _member(target(env), key(env))
+    if isinstance(node, Call):
+        spec = FUNCTIONS[node.function]
+        if spec.needs_env:
+            return spec.impl  # type: ignore[no-any-return]
+        args = tuple(_compile(arg) for arg in node.args)
+        impl = spec.impl
+        return lambda env: impl(*(arg(env) for arg in args))
+    if isinstance(node, Unary):
+        operand = _compile(node.operand)
+        if node.op == "not":
+            return lambda env: not operand(env)
+
+        def negate(env: Env) -> Any:
+            value = operand(env)
+            if not _is_number(value):
+                raise ExpressionError(f"cannot negate a {type_name(value)}")
+            return -value
+
+        return negate
+    if isinstance(node, ListOf):
+        items = tuple(_compile(item) for item in node.items)
+        return lambda env: [item(env) for item in items]
+    left, right, op = _compile(node.left), _compile(node.right), node.op
+    if op == "and":
+        return lambda env: (lhs if not (lhs := left(env)) else right(env))
+    if op == "or":
+        return lambda env: (lhs if (lhs := left(env)) else right(env))
+    if op == "==":
+        return lambda env: _equal(left(env), right(env))
+    if op == "!=":
+        return lambda env: not _equal(left(env), right(env))
+    if op in ("<", "<=", ">", ">="):
+        return lambda env: _order(op, left(env), right(env))
+    return lambda env: _arith(op, left(env), right(env))
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A parsed and compiled expression."""
+
+    source: str
+    tree: Node
+    evaluate_fn: Evaluator
+
+    def evaluate(self, env: Env) -> Any:
+        """Evaluate over `env`; any failure is an ExpressionError naming the expression."""
+        try:
+            return self.evaluate_fn(env)
+        except ExpressionError as exc:
+            raise ExpressionError(f"in ${{{{ {self.source} }}}}: {exc.message}", self.source) from None
+        except RecursionError:
+            raise ExpressionError(f"in ${{{{ {self.source} }}}}: too deeply nested") from None
+
+
+def parse(source: str) -> Expression:
+    """Parse and compile one expression (the text between `${{` and `}}`)."""
+    if len(source) > 10_000:
+        raise ExpressionError("expression is longer than 10000 characters", source, 0)
+    try:
+        tree = _Parser(source).parse()
+    except RecursionError:
+        raise ExpressionError("expression is nested too deeply", source, 0) from None
+    return Expression(source.strip(), tree, _compile(tree))
+
+
+def references(node: Node) -> Iterator[tuple[str, ...]]:
+    """Yield each variable path the expression reads, as far as it is static: `steps.a.outputs`."""
+    if isinstance(node, Name):
+        yield (node.name,)
+    elif isinstance(node, Member):
+        chain: list[str] = []
+        current: Node = node
+        while isinstance(current, Member) and isinstance(current.key, Literal):
+            chain.append(str(current.key.value))
+            current = current.target
+        if isinstance(current, Name):
+            yield (current.name, *reversed(chain))
+        else:
+            yield from references(current)
+        current = node
+        while isinstance(current, Member):
+            if not isinstance(current.key, Literal):
+                yield from references(current.key)
+            current = current.target
+    elif isinstance(node, Call):
+        for arg in node.args:
+            yield from references(arg)
+    elif isinstance(node, Unary):
+        yield from references(node.operand)
+    elif isinstance(node, Binary):
+        yield from references(node.left)
+        yield from references(node.right)
+    elif isinstance(node, ListOf):
+        for item in node.items:
+            yield from references(item)
+
+
+def calls(node: Node) -> Iterator[str]:
+    """Yield the names of functions called anywhere in the expression."""
+    if isinstance(node, Call):
+        yield node.function
+        for arg in node.args:
+            yield from calls(arg)
+    elif isinstance(node, Member):
+        yield from calls(node.target)
+        yield from calls(node.key)
+    elif isinstance(node, Unary):
+        yield from calls(node.operand)
+    elif isinstance(node, Binary):
+        yield from calls(node.left)
+        yield from calls(node.right)
+    elif isinstance(node, ListOf):
+        for item in node.items:
+            yield from calls(item)

@@ -1,0 +1,552 @@
+"""One run in flight: event-driven scheduling of its steps as asyncio tasks.
+
+Follow a step from YAML to result here:
+1. `execute` starts every step with no `needs` (`_advance`).
+2. `_start_step` decides: skipped (upstream failed, `if:` false), failed (a bad expression), or
+   queued as one instance, or one per `for_each` item.
+3. `_pump` turns queued instances into tasks while the run's `concurrency` allows.
+4. `_run_instance` → `_attempts`: render `with:`, validate it with the agent's Params model, hold
+   the agent-kind and pool limits, call `agent.run` under the attempt timeout, retry with backoff
+   when the agent says the error is retryable.
+5. When a step's last instance ends, `_finish_step` records its outputs (in item order) and
+   `_release` hands its dependents to `_advance`: no polling anywhere.
+Every transition goes through `Coordinator.emit`, which commits it to the store before anything
+acts on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from mastermind.agent import StepContext
+from mastermind.errors import ExpressionError, MastermindError, StepError
+from mastermind.events import Event, RunStatus, StepStatus
+from mastermind.expressions import STATUS_KEY
+from mastermind.retry import NO_RETRY, backoff_delay
+from mastermind.signals import SignalBox
+from mastermind.templates import Constant
+
+if TYPE_CHECKING:
+    from mastermind.coordinator import Coordinator
+    from mastermind.loader import CompiledStep, Definition
+
+
+@dataclass(slots=True)
+class RunResult:
+    """How a run ended."""
+
+    run_id: str
+    status: RunStatus
+    outputs: Any = None
+    error: str | None = None
+    steps: dict[str, str] = field(default_factory=dict)  # step id → final StepStatus
+
+    @property
+    def ok(self) -> bool:
+        return self.status == RunStatus.SUCCEEDED
+
+
+@dataclass(slots=True)
+class _Instance:
+    step: CompiledStep
+    index: int | None
+    item: Any = None
+    started: bool = False
+
+
+@dataclass(slots=True)
+class _StepState:
+    status: StepStatus = StepStatus.QUEUED
+    total: int = 0
+    finished: int = 0
+    started: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    outputs: list[Any] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    params: Any = None  # validated Params, cached when `with:` has no expressions
+    final: bool = False
+    reported: bool = False  # a final event already covers the whole step (single instance)
+
+
+class RunExecution:
+    """Runs one workflow run to its end. Create through Coordinator.submit."""
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        definition: Definition,
+        run_id: str,
+        inputs: dict[str, Any],
+        *,
+        steps_done: dict[str, tuple[str, Any]] | None = None,
+        depth: int = 0,
+    ) -> None:
+        self.depth = depth  # how deeply this run is nested in sub-workflow steps
+        self.coordinator = coordinator
+        self.definition = definition
+        self.run_id = run_id
+        self.inputs = inputs
+        self.signals = SignalBox()
+        self.seq = 0
+        self._states = {step_id: _StepState() for step_id in definition.steps}
+        self._waiting_on = {sid: len(step.needs) for sid, step in definition.steps.items()}
+        self._steps_view: dict[str, dict[str, Any]] = {}
+        self._ready: deque[_Instance] = deque()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
+        self._limit = definition.spec.concurrency or math.inf
+        self._final_steps = 0
+        self._wake = asyncio.Event()
+        self._stop_reason: str | None = None  # "failed", "cancelled", "timed out"
+        self._closed = False
+        self._env: dict[str, Any] = {
+            "inputs": inputs,
+            "steps": self._steps_view,
+            "run": {"id": run_id, "workflow": definition.name},
+            "secrets": coordinator.secrets,
+        }
+        self._restored = steps_done or {}
+
+    # ------------------------------------------------------------------------------ events
+
+    async def emit(self, status: str, step: CompiledStep | None = None, **fields: Any) -> None:
+        """Commit one transition (store first, then listeners)."""
+        if self._closed:
+            return
+        self.seq += 1
+        event = Event(
+            run_id=self.run_id,
+            seq=self.seq,
+            at=self.coordinator.clock.time(),
+            status=status,
+            step_id=step.id if step is not None else None,
+            workflow=self.definition.name,
+            agent=step.spec.agent if step is not None else "",
+            **fields,
+        )
+        await self.coordinator.emit(event)
+
+    # ------------------------------------------------------------------------------ the run
+
+    async def execute(self) -> RunResult:
+        """Run every step to a final state and return the outcome; cancellation is re-raised."""
+        clock = self.coordinator.clock
+        started = clock.monotonic()
+        await self.emit(RunStatus.RUNNING)
+        try:
+            await self._restore()
+            await self._advance([sid for sid, n in self._waiting_on.items() if n == 0])
+            timeout = self.definition.spec.timeout
+            try:
+                async with asyncio.timeout(timeout):
+                    while self._final_steps < len(self._states) and self._stop_reason is None:
+                        self._wake.clear()
+                        await self._wake.wait()
+            except TimeoutError:
+                self._stop("timed out")
+        except asyncio.CancelledError:
+            self._stop("cancelled")
+            await self._drain()
+            await self._finish(clock.monotonic() - started)
+            raise
+        if self._stop_reason is not None:
+            await self._drain()
+        return await self._finish(clock.monotonic() - started)
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Ask the run to stop: running steps are cancelled, the rest do not start."""
+        self._stop(reason)
+
+    def _stop(self, reason: str) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self._wake.set()
+
+    async def _drain(self) -> None:
+        """Cancel running steps and wait, bounded by the cancel grace, for their cleanup."""
+        self._ready.clear()
+        current = asyncio.current_task()
+        pending = [task for task in self._tasks if task is not current]
+        for task in pending:
+            task.cancel()
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=self.coordinator.settings.cancel_grace)
+            for task in still:
+                self.coordinator.log.warning(
+                    "run %s: step task %s ignored cancellation for %.1fs",
+                    self.run_id,
+                    task.get_name(),
+                    self.coordinator.settings.cancel_grace,
+                )
+
+    async def _finish(self, duration: float) -> RunResult:
+        reason = self._stop_reason
+        for step_id in self.definition.order or tuple(self._states):
+            state = self._states[step_id]
+            if state.final:
+                continue
+            step = self.definition.steps[step_id]
+            outputs: Any = None
+            if state.failed:
+                status = StepStatus.FAILED
+            elif state.total and state.finished == state.total:
+                status = StepStatus.SUCCEEDED
+                outputs = state.outputs if step.for_each is not None else state.outputs[0]
+            elif state.started:
+                status = StepStatus.CANCELLED
+            else:
+                status = StepStatus.SKIPPED if reason == "failed" else StepStatus.CANCELLED
+            state.final = True
+            state.status = status
+            if not state.reported:
+                error = None if status == StepStatus.SUCCEEDED else "; ".join(state.errors[:3]) or reason
+                await self.emit(status, step, error=error, outputs=outputs)
+        failed = [sid for sid, s in self._states.items() if s.status == StepStatus.FAILED]
+        outputs = None
+        error: str | None = None
+        if reason == "cancelled":
+            status = RunStatus.CANCELLED
+            error = "the run was cancelled"
+        elif reason == "timed out":
+            status = RunStatus.FAILED
+            error = f"the run timed out after {self.definition.spec.timeout:g}s"
+        elif failed or any(s.status == StepStatus.CANCELLED for s in self._states.values()):
+            status = RunStatus.FAILED
+            error = "failed steps: " + ", ".join(failed) if failed else "steps were cancelled"
+        else:
+            try:
+                outputs = self.definition.outputs.render(self._env)
+                status = RunStatus.SUCCEEDED
+            except ExpressionError as exc:
+                status, error = RunStatus.FAILED, f"outputs: {exc}"
+        await self.emit(status, outputs=outputs, error=error, duration=duration)
+        self._closed = True
+        return RunResult(
+            self.run_id,
+            status,
+            outputs,
+            error,
+            {sid: str(state.status) for sid, state in self._states.items()},
+        )
+
+    async def _restore(self) -> None:
+        """Mark steps finished in an earlier life of this run (resume) as done, without running."""
+        for step_id, (status, outputs) in self._restored.items():
+            state = self._states[step_id]
+            state.final = True
+            state.status = StepStatus(status)
+            self._steps_view[step_id] = {"outputs": outputs, "status": status}
+            self._final_steps += 1
+        if self._restored:
+            for step_id in self._restored:
+                for child in self.definition.steps[step_id].dependents:
+                    self._waiting_on[child] -= 1
+            for step_id in self._restored:
+                self._waiting_on[step_id] = -1  # never start again
+
+    # ------------------------------------------------------------------------------ scheduling
+
+    async def _advance(self, ready: list[str]) -> None:
+        """Start steps whose needs are all final; iterative, so long chains of skips are fine."""
+        queue = deque(ready)
+        while queue:
+            step_id = queue.popleft()
+            if await self._start_step(step_id):
+                queue.extend(self._release(step_id))
+        self._pump()
+
+    def _release(self, step_id: str) -> list[str]:
+        """A step is final: return dependents that now have every need final."""
+        ready = []
+        for child in self.definition.steps[step_id].dependents:
+            self._waiting_on[child] -= 1
+            if self._waiting_on[child] == 0:
+                ready.append(child)
+        return ready
+
+    async def _start_step(self, step_id: str) -> bool:
+        """Queue the step's instances; return True if the step is already final (not run)."""
+        step = self.definition.steps[step_id]
+        state = self._states[step_id]
+        if self._stop_reason is not None:
+            return False  # _finish records it
+        needs = [self._states[n].status for n in step.needs]
+        upstream_ok = all(s == StepStatus.SUCCEEDED for s in needs)
+        if step.condition is not None:
+            env = dict(self._env)
+            env[STATUS_KEY] = {
+                "success": upstream_ok,
+                "failure": any(s == StepStatus.FAILED for s in needs),
+                "cancelled": any(s == StepStatus.CANCELLED for s in needs),
+            }
+            if not upstream_ok and not step.condition_checks_status:
+                return await self._settle(step, StepStatus.SKIPPED, error="an upstream step did not succeed")
+            try:
+                run_it = bool(step.condition.render(env))
+            except ExpressionError as exc:
+                return await self._settle(step, StepStatus.FAILED, error=f"if: {exc}")
+            if not run_it:
+                return await self._settle(step, StepStatus.SKIPPED, error="condition is false")
+        elif not upstream_ok:
+            return await self._settle(step, StepStatus.SKIPPED, error="an upstream step did not succeed")
+        if step.for_each is None:
+            self._ready.append(_Instance(step, None))
+            state.total = 1
+            state.outputs = [None]
+        else:
+            try:
+                items = step.for_each.render(self._env)
+            except ExpressionError as exc:
+                return await self._settle(step, StepStatus.FAILED, error=f"for_each: {exc}")
+            if not isinstance(items, list):
+                return await self._settle(
+                    step, StepStatus.FAILED, error=f"for_each: expected a list, got {type(items).__name__}"
+                )
+            if not items:
+                return await self._settle(step, StepStatus.SUCCEEDED, outputs=[])
+            state.total = len(items)
+            state.outputs = [None] * len(items)
+            self._ready.extend(_Instance(step, i, item) for i, item in enumerate(items))
+        await self.emit(StepStatus.QUEUED, step)
+        return False
+
+    async def _settle(
+        self, step: CompiledStep, status: StepStatus, *, error: str | None = None, outputs: Any = None
+    ) -> bool:
+        state = self._states[step.id]
+        state.status = status
+        state.final = True
+        self._steps_view[step.id] = {"outputs": outputs, "status": str(status)}
+        self._final_steps += 1
+        await self.emit(status, step, error=error if status != StepStatus.SUCCEEDED else None, outputs=outputs)
+        if status == StepStatus.FAILED:
+            self._failed()
+        if self._final_steps == len(self._states):
+            self._wake.set()
+        return True
+
+    def _failed(self) -> None:
+        if self.definition.spec.on_failure == "fail_fast":
+            self._stop("failed")
+
+    def _pump(self) -> None:
+        """Start queued instances while the run's concurrency allows."""
+        loop = asyncio.get_running_loop()
+        while self._ready and self._in_flight < self._limit and self._stop_reason is None:
+            instance = self._ready.popleft()
+            self._in_flight += 1
+            task = loop.create_task(self._run_instance(instance), name=self._task_name(instance))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _task_name(self, instance: _Instance) -> str:
+        suffix = "" if instance.index is None else f"[{instance.index}]"
+        return f"{self.run_id}:{instance.step.id}{suffix}"
+
+    # ------------------------------------------------------------------------------ one instance
+
+    async def _run_instance(self, instance: _Instance) -> None:
+        try:
+            status, outputs, error = await self._attempts(instance)
+        finally:
+            self._in_flight -= 1
+            self._pump()
+        await self._instance_done(instance, status, outputs, error)
+
+    async def _instance_done(
+        self, instance: _Instance, status: StepStatus, outputs: Any, error: str | None
+    ) -> None:
+        step = instance.step
+        state = self._states[step.id]
+        state.finished += 1
+        state.outputs[instance.index or 0] = outputs
+        if status == StepStatus.FAILED:
+            state.failed += 1
+            if error:
+                state.errors.append(error if instance.index is None else f"[{instance.index}] {error}")
+            self._failed()
+        if state.finished == state.total and not state.final and self._stop_reason is None:
+            await self._finish_step(step)
+
+    async def _finish_step(self, step: CompiledStep) -> None:
+        state = self._states[step.id]
+        outputs = state.outputs if step.for_each is not None else state.outputs[0]
+        if state.failed:
+            status = StepStatus.FAILED
+            shown = state.errors[:3]
+            more = f" (+{len(state.errors) - 3} more)" if len(state.errors) > 3 else ""
+            error = "; ".join(shown) + more
+            outputs = outputs if step.for_each is not None else None
+        else:
+            status, error = StepStatus.SUCCEEDED, None
+        state.status = status
+        state.final = True
+        self._steps_view[step.id] = {"outputs": outputs, "status": str(status)}
+        self._final_steps += 1
+        if not state.reported:
+            await self.emit(status, step, outputs=outputs, error=error)
+        if self._final_steps == len(self._states):
+            self._wake.set()
+        await self._advance(self._release(step.id))
+
+    def _params(self, instance: _Instance) -> Any:
+        """Render `with:` for this instance and validate it with the agent's Params model."""
+        step = instance.step
+        state = self._states[step.id]
+        if state.params is not None:
+            return state.params
+        if instance.index is None:
+            env = self._env
+        else:
+            env = dict(self._env)
+            env["item"] = instance.item
+            env["index"] = instance.index
+        raw = step.params.render(env)
+        params = step.agent.Params.model_validate(raw)
+        if isinstance(step.params, Constant) or (instance.index is None):
+            state.params = params
+        return params
+
+    async def _attempts(self, instance: _Instance) -> tuple[StepStatus, Any, str | None]:
+        step = instance.step
+        coordinator = self.coordinator
+        index = instance.index
+        try:
+            params = self._params(instance)
+        except ExpressionError as exc:
+            return await self._instance_failed(instance, 0, f"with: {exc}")
+        except ValidationError as exc:
+            return await self._instance_failed(instance, 0, _describe_validation(exc))
+        agent = coordinator.registry.instance(step.spec.agent)
+        limiters = coordinator.limits.for_step(step.spec.agent, step.spec.pool)
+        policy = step.retry or NO_RETRY
+        timeout = step.timeout or coordinator.settings.step_timeout
+        clock = coordinator.clock
+        attempt = 0
+        while True:
+            attempt += 1
+            started = clock.monotonic()
+            ctx = StepContext(
+                run_id=self.run_id,
+                step_id=step.id,
+                item_index=index,
+                attempt=attempt,
+                workflow=self.definition.name,
+                clock=clock,
+                deadline=started + timeout if timeout else None,
+                secrets=coordinator.secrets,
+                services=coordinator.services_for(self),
+                logger=coordinator.log,
+            )
+            held = 0
+            scope: asyncio.Timeout | None = None
+            try:
+                for limiter in limiters:
+                    await limiter.acquire(self.run_id)
+                    held += 1
+                instance.started = True
+                self._states[step.id].started += 1
+                await self.emit(StepStatus.RUNNING, step, item_index=index, attempt=attempt)
+                async with asyncio.timeout(timeout) as scope:
+                    result = await agent.run(params, ctx)
+            except asyncio.CancelledError:
+                if instance.started:
+                    self._states[step.id].cancelled += 1
+                    self._states[step.id].reported = index is None
+                    await self.emit(
+                        StepStatus.CANCELLED,
+                        step,
+                        item_index=index,
+                        attempt=attempt,
+                        duration=clock.monotonic() - started,
+                    )
+                raise
+            except TimeoutError as exc:
+                if scope is not None and scope.expired():
+                    error, retryable = f"timed out after {timeout:g}s", True
+                else:
+                    error, retryable = _describe(exc), agent.is_retryable(exc)
+            except Exception as exc:  # an agent's failure is the step's failure, never the run's crash
+                error, retryable = _describe(exc), agent.is_retryable(exc)
+            else:
+                try:
+                    outputs = self._outputs(instance, result)
+                except ExpressionError as exc:
+                    return await self._instance_failed(instance, attempt, f"outputs: {exc}")
+                self._states[step.id].reported = index is None
+                await self.emit(
+                    StepStatus.SUCCEEDED,
+                    step,
+                    item_index=index,
+                    attempt=attempt,
+                    outputs=outputs,
+                    duration=clock.monotonic() - started,
+                )
+                return StepStatus.SUCCEEDED, outputs, None
+            finally:
+                for limiter in limiters[:held]:
+                    limiter.release()
+            if retryable and attempt < policy.attempts:
+                delay = backoff_delay(policy, attempt, coordinator.rng)
+                await self.emit(
+                    StepStatus.RETRYING,
+                    step,
+                    item_index=index,
+                    attempt=attempt,
+                    error=error,
+                    delay=delay,
+                    duration=clock.monotonic() - started,
+                )
+                await clock.sleep(delay)
+                continue
+            return await self._instance_failed(instance, attempt, error, clock.monotonic() - started)
+
+    async def _instance_failed(
+        self, instance: _Instance, attempt: int, error: str, duration: float | None = None
+    ) -> tuple[StepStatus, Any, str | None]:
+        self._states[instance.step.id].reported = instance.index is None
+        await self.emit(
+            StepStatus.FAILED,
+            instance.step,
+            item_index=instance.index,
+            attempt=attempt,
+            error=error,
+            duration=duration,
+        )
+        return StepStatus.FAILED, None, error
+
+    def _outputs(self, instance: _Instance, result: Any) -> Any:
+        outputs = instance.step.outputs
+        if outputs is None:
+            return result
+        env = dict(self._env)
+        env["result"] = result
+        if instance.index is not None:
+            env["item"] = instance.item
+            env["index"] = instance.index
+        return outputs.render(env)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, MastermindError):
+        return str(exc)
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"with.{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(parts)
+
+
+__all__ = ["RunExecution", "RunResult", "StepError"]

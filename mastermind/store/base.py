@@ -1,0 +1,136 @@
+"""The store interface: runs, their step instances, and an append-only event log per run.
+
+Every store folds the same events into the same records (`apply_event`), so the in-memory,
+SQLite and PostgreSQL stores cannot disagree about what an event means.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from mastermind.events import Event, RunStatus, StepStatus
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """A run as stored: pinned to the exact definition text it started with."""
+
+    run_id: str
+    workflow: str
+    digest: str
+    definition: str
+    file: str
+    inputs: dict[str, Any]
+    status: str = RunStatus.QUEUED
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    outputs: Any = None
+    error: str | None = None
+    parent: str | None = None  # idempotency key of the step that started this run, if any
+    last_seq: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return RunStatus(self.status).finished
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One step instance (item_index set for fan-out items) or a whole step (item_index None)."""
+
+    run_id: str
+    step_id: str
+    item_index: int | None
+    status: str = StepStatus.QUEUED
+    attempt: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    outputs: Any = None
+    error: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def apply_event(run: RunRecord, steps: dict[tuple[str, int | None], StepRecord], event: Event) -> None:
+    """Fold one event into the run's records (the same rule for every store)."""
+    run.last_seq = event.seq
+    if event.step_id is None:
+        run.status = event.status
+        if event.status == RunStatus.RUNNING and run.started_at is None:
+            run.started_at = event.at
+        if RunStatus(event.status).finished:
+            run.finished_at = event.at
+            run.outputs = event.outputs
+            run.error = event.error
+        return
+    key = (event.step_id, event.item_index)
+    record = steps.get(key)
+    if record is None:
+        record = steps[key] = StepRecord(event.run_id, event.step_id, event.item_index)
+    record.status = event.status
+    if event.attempt:
+        record.attempt = event.attempt
+    if event.status == StepStatus.RUNNING:
+        record.started_at = record.started_at or event.at
+        record.attempts.append({"attempt": event.attempt, "started_at": event.at})
+    elif event.status in (StepStatus.RETRYING, StepStatus.FAILED, StepStatus.SUCCEEDED):
+        if record.attempts and "finished_at" not in record.attempts[-1]:
+            record.attempts[-1].update(
+                finished_at=event.at,
+                status="failed" if event.status == StepStatus.RETRYING else event.status,
+                error=event.error,
+            )
+    if StepStatus(event.status).finished:
+        record.finished_at = event.at
+        record.outputs = event.outputs
+        record.error = event.error
+
+
+class Store(ABC):
+    """What the coordinator needs to keep runs. `append` returns once the event is committed."""
+
+    async def open(self) -> None:
+        """Connect, migrate, get ready."""
+
+    async def close(self) -> None:
+        """Flush and release everything."""
+
+    @abstractmethod
+    async def create_run(self, run: RunRecord) -> None:
+        """Record a newly accepted run."""
+
+    @abstractmethod
+    async def append(self, event: Event) -> None:
+        """Commit one transition; the coordinator acts on it only after this returns."""
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """One run, or None."""
+
+    @abstractmethod
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs, newest first."""
+
+    @abstractmethod
+    async def steps(self, run_id: str) -> list[StepRecord]:
+        """Every step record of a run, in the order they were first seen."""
+
+    @abstractmethod
+    async def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
+        """The run's events with seq > after, in order."""
+
+    async def unfinished_runs(self) -> list[RunRecord]:
+        """Runs that have not reached a final status (to resume after a restart)."""
+        found: list[RunRecord] = []
+        for status in (RunStatus.QUEUED, RunStatus.RUNNING):
+            found.extend(await self.list_runs(status=status, limit=1_000_000))
+        return found
