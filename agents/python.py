@@ -1,4 +1,4 @@
-"""`python`: call `module:function` in this process: coroutines awaited, plain functions in a thread."""
+"""`python`: call `module:function` in-process: coroutines awaited, plain functions in a thread."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from mastermind.agent import Agent, Params, StepContext, import_callable
 
 
 class PythonParams(Params):
-    function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
-                          description="module:function to call")
+    function: str = Field(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:function to call"
+    )
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
 

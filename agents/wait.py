@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from mastermind.agent import Agent, Params, StepContext
@@ -23,7 +24,8 @@ class WaitAgent(Agent[WaitParams]):
 
     async def run(self, params: WaitParams, ctx: StepContext) -> Any:
         try:
-            payload = await ctx.service("signals").receive(params.signal, params.timeout)
+            async with asyncio.timeout(params.timeout):
+                payload = await ctx.service("signals").receive(params.signal)
         except TimeoutError:
             raise StepError(
                 f"no {params.signal!r} signal within {params.timeout:g}s", retryable=False

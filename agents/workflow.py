@@ -15,8 +15,10 @@ MAX_DEPTH = 16
 
 
 class WorkflowParams(Params):
-    workflow: str = Field(description="a workflow name known to the coordinator, or a file path "
-                          "relative to the calling workflow's file")
+    workflow: str = Field(
+        description="a workflow name known to the coordinator, or a file path "
+        "relative to the calling workflow's file"
+    )
     inputs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -36,7 +38,10 @@ class WorkflowAgent(Agent[WorkflowParams]):
         existing = await coordinator.store.get_run(run_id)
         if existing is None:
             await coordinator.submit(
-                definition, params.inputs, run_id=run_id, parent=ctx.idempotency_key,
+                definition,
+                params.inputs,
+                run_id=run_id,
+                parent=ctx.idempotency_key,
                 depth=parent.depth + 1,
             )
         try:
@@ -45,5 +50,7 @@ class WorkflowAgent(Agent[WorkflowParams]):
             coordinator.cancel(run_id)
             raise
         if not result.ok:
-            raise StepError(f"sub-run {run_id} of {definition.name} {result.status}: {result.error}")
+            raise StepError(
+                f"sub-run {run_id} of {definition.name} {result.status}: {result.error}"
+            )
         return result.outputs

@@ -144,7 +144,9 @@ class AgentRegistry:
             self._load_plugins()
         path = self._paths.get(name)
         if path is None:
-            raise UnknownAgentError(f"unknown agent {name!r}; known agents: {', '.join(self.names())}")
+            raise UnknownAgentError(
+                f"unknown agent {name!r}; known agents: {', '.join(self.names())}"
+            )
         agent = _import(path)
         if not (isinstance(agent, type) and issubclass(agent, Agent)):
             raise UnknownAgentError(f"{path} (agent {name!r}) is not a mastermind Agent class")

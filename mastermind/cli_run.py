@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mastermind.agent import AgentRegistry
-from mastermind.coordinator import Coordinator
+from mastermind.coordinator import Coordinator, new_run_id
 from mastermind.errors import InputError
 from mastermind.events import RunStatus
 from mastermind.inputs import parse_cli_input
@@ -25,7 +25,11 @@ def add_run_commands(sub: Any) -> None:
     run = sub.add_parser("run", help="run a workflow here, without a daemon")
     run.add_argument("file")
     run.add_argument(
-        "-i", "--input", action="append", default=[], metavar="KEY=VALUE",
+        "-i",
+        "--input",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="an input (JSON unless the input is a string); repeatable",
     )
     run.add_argument("--inputs", metavar="FILE", help="a JSON file of inputs")
@@ -79,10 +83,11 @@ async def _run(
 ) -> RunResult:
     loop = asyncio.get_running_loop()
     async with Coordinator(registry) as coordinator:
-        progress = None if quiet else Progress(sys.stderr, len(definition.steps))
+        run_id = new_run_id()
+        progress = None if quiet else Progress(sys.stderr, run_id, len(definition.steps))
         if progress is not None:
             coordinator.subscribe(progress)
-        run_id = await coordinator.submit(definition, inputs)
+        await coordinator.submit(definition, inputs, run_id=run_id)
         main = asyncio.current_task()
         interrupts = 0
 
@@ -90,7 +95,10 @@ async def _run(
             nonlocal interrupts
             interrupts += 1
             if interrupts == 1:
-                print("\ninterrupted: cancelling the run (Ctrl-C again to stop at once)", file=sys.stderr)
+                print(
+                    "\ninterrupted: cancelling the run (Ctrl-C again to stop at once)",
+                    file=sys.stderr,
+                )
                 coordinator.cancel(run_id)
             elif main is not None:
                 main.cancel()

@@ -167,16 +167,15 @@ class Coordinator:
 
         task.add_done_callback(forget)
 
-    async def wait(self, run_id: str, timeout: float | None = None) -> RunResult:
-        """Wait for an active run to end (TimeoutError after `timeout`)."""
+    async def wait(self, run_id: str) -> RunResult:
+        """Wait for a run to end (bound it with asyncio.timeout); its result if already ended."""
         task = self._tasks.get(run_id)
         if task is None:
             record = await self.store.get_run(run_id)
             if record is None or not record.finished:
                 raise RunNotFound(f"no active run {run_id}")
             return RunResult(run_id, RunStatus(record.status), record.outputs, record.error)
-        async with asyncio.timeout(timeout):
-            return await asyncio.shield(task)
+        return await asyncio.shield(task)
 
     async def run(
         self, definition: Definition, inputs: Mapping[str, Any] | None = None, **kwargs: Any

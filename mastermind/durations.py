@@ -20,9 +20,7 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
     if pos == 0 or pos != len(stripped):
-        raise ValueError(
-            f"expected a duration such as 500ms, 30s, 5m or 1h30m, found {text!r}"
-        )
+        raise ValueError(f"expected a duration such as 500ms, 30s, 5m or 1h30m, found {text!r}")
     return total
 
 

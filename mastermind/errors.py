@@ -38,7 +38,7 @@ class WorkflowError(MastermindError):
     """A workflow could not be loaded; carries every problem found, in file order."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column, p.field))
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column))
         super().__init__("\n".join(str(p) for p in self.problems))
 
     @property
@@ -66,7 +66,7 @@ class InputError(MastermindError):
 
 
 class StepError(MastermindError):
-    """Raised by an agent when a step fails; `retryable` says whether another attempt may succeed."""
+    """Raised by an agent when a step fails; `retryable`: may another attempt succeed?"""
 
     retryable: bool = False
 

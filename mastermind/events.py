@@ -1,4 +1,7 @@
-"""The one typed event stream: every run and step transition, consumed by store, metrics, API, CLI."""
+"""The one typed event stream: every run and step transition.
+
+The store, the metrics, the API and the CLI all consume the same events.
+"""
 
 from __future__ import annotations
 

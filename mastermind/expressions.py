@@ -62,7 +62,7 @@ class Token:
 
 
 def tokenize(source: str) -> list[Token]:
-    """Split an expression into tokens; raise ExpressionError at the first character that fits none."""
+    """Split an expression into tokens; ExpressionError at the first character that fits none."""
     tokens: list[Token] = []
     pos = 0
     while pos < len(source):
@@ -360,7 +360,10 @@ def _equal(left: Any, right: Any) -> bool:
 
 
 def _order(op: str, left: Any, right: Any) -> bool:
-    if not ((_is_number(left) and _is_number(right)) or (isinstance(left, str) and isinstance(right, str))):
+    if not (
+        (_is_number(left) and _is_number(right))
+        or (isinstance(left, str) and isinstance(right, str))
+    ):
         raise ExpressionError(f"cannot compare {type_name(left)} {op} {type_name(right)}")
     if op == "<":
         return bool(left < right)
@@ -417,7 +420,9 @@ def _contains(haystack: Any, needle: Any) -> bool:
         return any(_equal(item, needle) for item in haystack)
     if isinstance(haystack, dict):
         return needle in haystack
-    raise ExpressionError(f"contains() searches a string, array or object, not {type_name(haystack)}")
+    raise ExpressionError(
+        f"contains() searches a string, array or object, not {type_name(haystack)}"
+    )
 
 
 def _starts_with(text: Any, prefix: Any) -> bool:
@@ -524,7 +529,7 @@ def _compile(node: Node) -> Evaluator:
     if isinstance(node, Call):
         spec = FUNCTIONS[node.function]
         if spec.needs_env:
-            return spec.impl  # type: ignore[no-any-return]
+            return spec.impl
         args = tuple(_compile(arg) for arg in node.args)
         impl = spec.impl
         return lambda env: impl(*(arg(env) for arg in args))
@@ -545,9 +550,9 @@ def _compile(node: Node) -> Evaluator:
         return lambda env: [item(env) for item in items]
     left, right, op = _compile(node.left), _compile(node.right), node.op
     if op == "and":
-        return lambda env: (lhs if not (lhs := left(env)) else right(env))
+        return lambda env: lhs if not (lhs := left(env)) else right(env)
     if op == "or":
-        return lambda env: (lhs if (lhs := left(env)) else right(env))
+        return lambda env: lhs if (lhs := left(env)) else right(env)
     if op == "==":
         return lambda env: _equal(left(env), right(env))
     if op == "!=":
@@ -570,7 +575,9 @@ class Expression:
         try:
             return self.evaluate_fn(env)
         except ExpressionError as exc:
-            raise ExpressionError(f"in ${{{{ {self.source} }}}}: {exc.message}", self.source) from None
+            raise ExpressionError(
+                f"in ${{{{ {self.source} }}}}: {exc.message}", self.source
+            ) from None
         except RecursionError:
             raise ExpressionError(f"in ${{{{ {self.source} }}}}: too deeply nested") from None
 
@@ -591,20 +598,24 @@ def references(node: Node) -> Iterator[tuple[str, ...]]:
     if isinstance(node, Name):
         yield (node.name,)
     elif isinstance(node, Member):
-        chain: list[str] = []
+        keys: list[Node] = []
         current: Node = node
-        while isinstance(current, Member) and isinstance(current.key, Literal):
-            chain.append(str(current.key.value))
+        while isinstance(current, Member):
+            keys.append(current.key)
             current = current.target
+        keys.reverse()
         if isinstance(current, Name):
-            yield (current.name, *reversed(chain))
+            path = [current.name]
+            for key in keys:
+                if not isinstance(key, Literal):
+                    break  # the rest of the path is only known at run time
+                path.append(str(key.value))
+            yield tuple(path)
         else:
             yield from references(current)
-        current = node
-        while isinstance(current, Member):
-            if not isinstance(current.key, Literal):
-                yield from references(current.key)
-            current = current.target
+        for key in keys:
+            if not isinstance(key, Literal):
+                yield from references(key)
     elif isinstance(node, Call):
         for arg in node.args:
             yield from references(arg)

@@ -30,7 +30,7 @@ def topological_order(needs: Mapping[str, Sequence[str]]) -> list[str]:
 
 
 def find_cycle(needs: Mapping[str, Sequence[str]], candidates: set[str]) -> list[str]:
-    """One cycle among `candidates` (steps Kahn could not order), as a path `a, b, c` (c needs a)."""
+    """One cycle among `candidates` (steps Kahn could not order), in execution order."""
     start = min(candidates, key=list(needs).index)
     path: list[str] = []
     position: dict[str, int] = {}

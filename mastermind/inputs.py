@@ -15,8 +15,8 @@ def resolve_inputs(spec: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
     problems: list[str] = []
     for name in given:
         if name not in spec.inputs:
-            declared = ", ".join(sorted(spec.inputs)) or "none"
-            problems.append(f"unknown input {name!r} (declared inputs: {declared})")
+            names = ", ".join(sorted(spec.inputs)) or "none"
+            problems.append(f"unknown input {name!r} (declared inputs: {names})")
     resolved: dict[str, Any] = {}
     for name, declared in spec.inputs.items():
         if name in given:
@@ -44,4 +44,6 @@ def parse_cli_input(spec: Workflow, assignment: str) -> tuple[str, Any]:
     try:
         return name, json.loads(text)
     except ValueError:
-        raise InputError(f"input {name!r} is of type {declared.type}; {text!r} is not JSON") from None
+        raise InputError(
+            f"input {name!r} is of type {declared.type}; {text!r} is not JSON"
+        ) from None

@@ -8,6 +8,7 @@ freed slot to the next run in round-robin order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -53,10 +54,8 @@ class FairLimiter:
     def _forget(self, key: str, future: asyncio.Future[None]) -> None:
         queue = self._waiting.get(key)
         if queue is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 queue.remove(future)
-            except ValueError:
-                pass
             if not queue:
                 del self._waiting[key]
 

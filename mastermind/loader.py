@@ -21,10 +21,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from mastermind.agent import Agent, AgentRegistry
-from mastermind.errors import ExpressionError, MastermindError, Problem, UnknownAgentError, WorkflowError
+from mastermind.errors import (
+    ExpressionError,
+    MastermindError,
+    Problem,
+    UnknownAgentError,
+    WorkflowError,
+)
 from mastermind.expressions import STATUS_FUNCTIONS, calls, references
 from mastermind.graph import find_cycle, topological_order
-from mastermind.model import RetryPolicy, Step, Workflow
+from mastermind.model import CRON_PATTERN, RetryPolicy, Step, Workflow
 from mastermind.templates import Constant, Template, compile_value, has_expression
 from mastermind.yaml_source import Limits, Path, Source, format_path, load_yaml
 
@@ -66,7 +72,9 @@ class Definition:
         return self.spec.name
 
 
-def load_file(path: str | FsPath, registry: AgentRegistry, limits: Limits | None = None) -> Definition:
+def load_file(
+    path: str | FsPath, registry: AgentRegistry, limits: Limits | None = None
+) -> Definition:
     """Load one workflow file; raise WorkflowError listing every problem."""
     limits = limits or Limits()
     file = str(path)
@@ -76,7 +84,15 @@ def load_file(path: str | FsPath, registry: AgentRegistry, limits: Limits | None
             if len(data) > limits.max_bytes:
                 size = FsPath(path).stat().st_size
                 raise WorkflowError(
-                    [Problem(file, 1, 1, "", f"file is {size} bytes; the limit is {limits.max_bytes} bytes")]
+                    [
+                        Problem(
+                            file,
+                            1,
+                            1,
+                            "",
+                            f"file is {size} bytes; the limit is {limits.max_bytes} bytes",
+                        )
+                    ]
                 )
     except OSError as exc:
         raise WorkflowError([Problem(file, 0, 0, "", f"cannot read: {exc.strerror}")]) from None
@@ -122,24 +138,36 @@ def _shape_problems(
 ) -> Iterator[Problem]:
     seen: set[tuple[Path, str]] = set()
     data = _at(source.data, prefix)
-    for error in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # A misspelt field shows up twice: unknown `agnet` and missing `agent`. Say it once.
+    suggested: set[Path] = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            path, _ = _data_path(data, error["loc"])
+            match = _closest(str(path[-1]), _field_names(model, path[:-1]))
+            if match:
+                suggested.add((*path[:-1], match))
+    for error in errors:
         path, on_key = _data_path(data, error["loc"])
         kind = error["type"]
-        full = (*prefix, *path)
         if kind == "missing":
             name = str(error["loc"][-1])
-            problem = source.problem(full, f"required field {name!r} is missing")
+            if path and path[-1] == name:
+                if path in suggested:
+                    continue
+                path = path[:-1]
+            problem = source.problem((*prefix, *path), f"required field {name!r} is missing")
         elif kind == "extra_forbidden":
-            name = str(full[-1])
+            name = str(path[-1])
             known = _field_names(model, path[:-1])
             message = f"unknown field {name!r}" + _did_you_mean(name, known)
             if known:
                 message += f"; expected one of: {', '.join(sorted(known))}"
-            problem = source.problem(full, message, key=True)
+            problem = source.problem((*prefix, *path), message, key=True)
         else:
-            problem = source.problem(full, _message(error), key=on_key)
-        if (full, problem.message) not in seen:
-            seen.add((full, problem.message))
+            problem = source.problem((*prefix, *path), _message(error), key=on_key)
+        if ((*prefix, *path), problem.message) not in seen:
+            seen.add(((*prefix, *path), problem.message))
             yield problem
 
 
@@ -158,10 +186,9 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[Path, bool]:
         if part == "[key]":
             on_key = True
             continue
-        if isinstance(current, dict) and part in current:
-            path.append(part)
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_dict or in_list:
             path.append(part)
             current = current[part]
         elif isinstance(current, dict) and not isinstance(part, int) and not _is_tag(part):
@@ -176,6 +203,7 @@ def _is_tag(part: str | int) -> bool:
 
 
 _PATTERN_WORDS = {
+    CRON_PATTERN: "a cron schedule of five fields, such as '*/5 * * * *'",
     r"^[A-Za-z_][A-Za-z0-9_]*$": "an identifier (letters, digits and _, not starting with a digit)",
     r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$": "a name (letters, digits, _, . and -)",
 }
@@ -217,9 +245,14 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+def _closest(word: str, choices: Iterable[str]) -> str | None:
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    return match[0] if match else None
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    match = _closest(word, choices)
+    return f" (did you mean {match!r}?)" if match else ""
 
 
 def _field_names(model: type[BaseModel], path: Path) -> set[str]:
@@ -285,9 +318,7 @@ class _Checker:
                 if name == step_id:
                     self.fail(path, "a step cannot need itself")
                 elif name not in steps:
-                    self.fail(
-                        path, f"no step named {name!r}" + _did_you_mean(name, steps.keys())
-                    )
+                    self.fail(path, f"no step named {name!r}" + _did_you_mean(name, steps.keys()))
                 else:
                     known.append(name)
             self.needs[step_id] = tuple(known)
@@ -350,7 +381,8 @@ class _Checker:
         # A field that holds an expression is checked after rendering, at run time.
         for path, value in _walk(data, prefix):
             if has_expression(value) and (
-                problem.field == format_path(path) or problem.field.startswith(format_path(path) + ".")
+                problem.field == format_path(path)
+                or problem.field.startswith(format_path(path) + ".")
                 or problem.field.startswith(format_path(path) + "[")
             ):
                 return True
@@ -386,7 +418,8 @@ class _Checker:
             else:
                 self.fail(
                     path,
-                    f"unknown name {root!r}" + _did_you_mean(root, roots)
+                    f"unknown name {root!r}"
+                    + _did_you_mean(root, roots)
                     + f"; expressions here may read: {', '.join(sorted(roots))}",
                 )
             return
@@ -409,7 +442,9 @@ class _Checker:
                 self.fail(
                     path,
                     f"step {step_id!r} reads {why}; add {target!r} to its needs (directly or "
-                    "through another step)" if target != step_id else f"a step cannot read {why}",
+                    "through another step)"
+                    if target != step_id
+                    else f"a step cannot read {why}",
                 )
             if len(ref) > 2 and ref[2] not in ("outputs", "status"):
                 self.fail(path, f"steps.{target} has `outputs` and `status`, not {ref[2]!r}")
@@ -442,10 +477,14 @@ def _compile(spec: Workflow, source: Source, registry: AgentRegistry) -> Definit
         item_roots = base_roots | ({"item", "index"} if step.for_each is not None else set())
         condition = None
         if step.if_ is not None:
-            condition = check.compile((*base, "if"), _as_condition(step.if_), roots=base_roots, step_id=step_id)
+            condition = check.compile(
+                (*base, "if"), _as_condition(step.if_), roots=base_roots, step_id=step_id
+            )
         for_each = None
         if step.for_each is not None:
-            for_each = check.compile((*base, "for_each"), step.for_each, roots=base_roots, step_id=step_id)
+            for_each = check.compile(
+                (*base, "for_each"), step.for_each, roots=base_roots, step_id=step_id
+            )
         params = check.compile((*base, "with"), step.with_, roots=item_roots, step_id=step_id)
         outputs = None
         if step.outputs:
@@ -455,14 +494,12 @@ def _compile(spec: Workflow, source: Source, registry: AgentRegistry) -> Definit
         compiled[step_id] = CompiledStep(
             id=step_id,
             spec=step,
-            agent=agent or Agent,  # type: ignore[type-abstract]
+            agent=agent or Agent,
             needs=check.needs.get(step_id, ()),
             dependents=tuple(dependents[step_id]),
             condition=condition,
             condition_checks_status=condition is not None
-            and any(
-                set(calls(e.tree)) & STATUS_FUNCTIONS for _, e in condition.expressions()
-            ),
+            and any(set(calls(e.tree)) & STATUS_FUNCTIONS for _, e in condition.expressions()),
             for_each=for_each,
             params=params,
             outputs=outputs,
@@ -502,7 +539,7 @@ def _as_condition(value: str | bool) -> Any:
 
 
 class LoadReport:
-    """The outcome of loading many files: definitions that loaded, problems of those that did not."""
+    """Loading many files: the definitions that loaded, the problems of those that did not."""
 
     def __init__(self) -> None:
         self.definitions: list[Definition] = []

@@ -16,12 +16,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from mastermind.durations import DURATION_PATTERN, parse_duration
+from mastermind.errors import ExpressionError
 from mastermind.templates import OPEN, split
 
 
@@ -74,13 +76,20 @@ class InputSpec(Strict):
     required: bool = Field(False, description="the run must supply a value")
     description: str = ""
 
-    @model_validator(mode="after")
-    def _default_matches(self) -> InputSpec:
-        if self.required and self.default is not None:
+    @field_validator("default")
+    @classmethod
+    def _default_matches(cls, default: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("type")
+        if default is not None and kind is not None and not matches_type(default, kind):
+            raise ValueError(f"default {default!r} is not of type {kind}")
+        return default
+
+    @field_validator("required")
+    @classmethod
+    def _required_has_no_default(cls, required: bool, info: ValidationInfo) -> bool:
+        if required and info.data.get("default") is not None:
             raise ValueError("a required input cannot also have a default")
-        if self.default is not None and not matches_type(self.default, self.type):
-            raise ValueError(f"default {self.default!r} is not of type {self.type}")
-        return self
+        return required
 
 
 def matches_type(value: Any, kind: str) -> bool:
@@ -121,17 +130,15 @@ class Webhook(Strict):
 
 
 _CRON_FIELD = r"[0-9A-Za-z*/,\-?LW#]+"
+CRON_PATTERN = rf"^\s*{_CRON_FIELD}(\s+{_CRON_FIELD}){{4,5}}\s*$"
 
 
 class Trigger(Strict):
     """What starts a run besides a person: a cron schedule or a webhook (one per trigger)."""
 
-    cron: (
-        Annotated[
-            str, StringConstraints(pattern=rf"^\s*{_CRON_FIELD}(\s+{_CRON_FIELD}){{4,5}}\s*$")
-        ]
-        | None
-    ) = Field(None, description="five-field cron schedule, e.g. */5 * * * *")
+    cron: Annotated[str, StringConstraints(pattern=CRON_PATTERN)] | None = Field(
+        None, description="five-field cron schedule, e.g. */5 * * * *"
+    )
     webhook: Webhook | None = None
     inputs: dict[str, Any] = Field(default_factory=dict, description="inputs for triggered runs")
 
@@ -152,7 +159,10 @@ def _for_each_value(value: Any) -> Any:
     if value is None or isinstance(value, list):
         return value
     if isinstance(value, str) and OPEN in value:
-        pieces = split(value) if value.count(OPEN) == 1 else []
+        try:
+            pieces = split(value) if value.count(OPEN) == 1 else []
+        except ExpressionError as exc:
+            raise ValueError(f"bad expression: {exc.message}") from None
         if len(pieces) == 3 and not pieces[0].strip() and not pieces[2].strip():
             return value
     raise ValueError(f"expected a list or one ${{{{ expression }}}}, found {value!r}")

@@ -19,8 +19,11 @@ _MARK = {
 class Progress:
     """An event listener that draws progress on `stream` (stderr: stdout carries the outputs)."""
 
-    def __init__(self, stream: TextIO, total_steps: int, *, tty: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO, run_id: str, total_steps: int, *, tty: bool | None = None
+    ) -> None:
         self.stream = stream
+        self.run_id = run_id  # sub-runs report through their parent step
         self.total = total_steps
         self.tty = stream.isatty() if tty is None else tty
         self.done = 0
@@ -30,6 +33,8 @@ class Progress:
         self._drawn = 0.0
 
     def __call__(self, event: Event) -> None:
+        if event.run_id != self.run_id:
+            return
         if event.step_id is None:
             if RunStatus(event.status).finished:
                 self._line(f"run {event.status}" + (f": {event.error}" if event.error else ""))
@@ -43,7 +48,8 @@ class Progress:
         name = event.step_id + ("" if event.item_index is None else f"[{event.item_index}]")
         if status == StepStatus.RETRYING:
             self._line(
-                f"{name} attempt {event.attempt} failed: {event.error}; retrying in {event.delay:.2f}s"
+                f"{name} attempt {event.attempt} failed: {event.error}; "
+                f"retrying in {event.delay:.2f}s"
             )
         elif status == StepStatus.FAILED and event.item_index is not None:
             self._line(f"{name} FAILED: {event.error}")

@@ -188,26 +188,7 @@ class RunExecution:
 
     async def _finish(self, duration: float) -> RunResult:
         reason = self._stop_reason
-        for step_id in self.definition.order or tuple(self._states):
-            state = self._states[step_id]
-            if state.final:
-                continue
-            step = self.definition.steps[step_id]
-            outputs: Any = None
-            if state.failed:
-                status = StepStatus.FAILED
-            elif state.total and state.finished == state.total:
-                status = StepStatus.SUCCEEDED
-                outputs = state.outputs if step.for_each is not None else state.outputs[0]
-            elif state.started:
-                status = StepStatus.CANCELLED
-            else:
-                status = StepStatus.SKIPPED if reason == "failed" else StepStatus.CANCELLED
-            state.final = True
-            state.status = status
-            if not state.reported:
-                error = None if status == StepStatus.SUCCEEDED else "; ".join(state.errors[:3]) or reason
-                await self.emit(status, step, error=error, outputs=outputs)
+        await self._close_open_steps(reason)
         failed = [sid for sid, s in self._states.items() if s.status == StepStatus.FAILED]
         outputs = None
         error: str | None = None
@@ -235,6 +216,31 @@ class RunExecution:
             error,
             {sid: str(state.status) for sid, state in self._states.items()},
         )
+
+    async def _close_open_steps(self, reason: str | None) -> None:
+        """After a stop: give every step that is not final its final status and event."""
+        for step_id in self.definition.order or tuple(self._states):
+            state = self._states[step_id]
+            if state.final:
+                continue
+            step = self.definition.steps[step_id]
+            outputs: Any = None
+            if state.failed:
+                status = StepStatus.FAILED
+            elif state.total and state.finished == state.total:
+                status = StepStatus.SUCCEEDED
+                outputs = state.outputs if step.for_each is not None else state.outputs[0]
+            elif state.started:
+                status = StepStatus.CANCELLED
+            else:
+                status = StepStatus.SKIPPED if reason == "failed" else StepStatus.CANCELLED
+            state.final = True
+            state.status = status
+            if not state.reported:
+                error = None
+                if status != StepStatus.SUCCEEDED:
+                    error = "; ".join(state.errors[:3]) or reason
+                await self.emit(status, step, error=error, outputs=outputs)
 
     async def _restore(self) -> None:
         """Mark steps finished in an earlier life of this run (resume) as done, without running."""
@@ -287,7 +293,9 @@ class RunExecution:
                 "cancelled": any(s == StepStatus.CANCELLED for s in needs),
             }
             if not upstream_ok and not step.condition_checks_status:
-                return await self._settle(step, StepStatus.SKIPPED, error="an upstream step did not succeed")
+                return await self._settle(
+                    step, StepStatus.SKIPPED, error="an upstream step did not succeed"
+                )
             try:
                 run_it = bool(step.condition.render(env))
             except ExpressionError as exc:
@@ -295,7 +303,9 @@ class RunExecution:
             if not run_it:
                 return await self._settle(step, StepStatus.SKIPPED, error="condition is false")
         elif not upstream_ok:
-            return await self._settle(step, StepStatus.SKIPPED, error="an upstream step did not succeed")
+            return await self._settle(
+                step, StepStatus.SKIPPED, error="an upstream step did not succeed"
+            )
         if step.for_each is None:
             self._ready.append(_Instance(step, None))
             state.total = 1
@@ -307,7 +317,9 @@ class RunExecution:
                 return await self._settle(step, StepStatus.FAILED, error=f"for_each: {exc}")
             if not isinstance(items, list):
                 return await self._settle(
-                    step, StepStatus.FAILED, error=f"for_each: expected a list, got {type(items).__name__}"
+                    step,
+                    StepStatus.FAILED,
+                    error=f"for_each: expected a list, got {type(items).__name__}",
                 )
             if not items:
                 return await self._settle(step, StepStatus.SUCCEEDED, outputs=[])
@@ -318,14 +330,21 @@ class RunExecution:
         return False
 
     async def _settle(
-        self, step: CompiledStep, status: StepStatus, *, error: str | None = None, outputs: Any = None
+        self,
+        step: CompiledStep,
+        status: StepStatus,
+        *,
+        error: str | None = None,
+        outputs: Any = None,
     ) -> bool:
         state = self._states[step.id]
         state.status = status
         state.final = True
         self._steps_view[step.id] = {"outputs": outputs, "status": str(status)}
         self._final_steps += 1
-        await self.emit(status, step, error=error if status != StepStatus.SUCCEEDED else None, outputs=outputs)
+        await self.emit(
+            status, step, error=error if status != StepStatus.SUCCEEDED else None, outputs=outputs
+        )
         if status == StepStatus.FAILED:
             self._failed()
         if self._final_steps == len(self._states):
@@ -370,7 +389,9 @@ class RunExecution:
         if status == StepStatus.FAILED:
             state.failed += 1
             if error:
-                state.errors.append(error if instance.index is None else f"[{instance.index}] {error}")
+                state.errors.append(
+                    error if instance.index is None else f"[{instance.index}] {error}"
+                )
             self._failed()
         if state.finished == state.total and not state.final and self._stop_reason is None:
             await self._finish_step(step)
@@ -473,7 +494,9 @@ class RunExecution:
                     error, retryable = f"timed out after {timeout:g}s", True
                 else:
                     error, retryable = _describe(exc), agent.is_retryable(exc)
-            except Exception as exc:  # an agent's failure is the step's failure, never the run's crash
+            except (
+                Exception
+            ) as exc:  # an agent's failure is the step's failure, never the run's crash
                 error, retryable = _describe(exc), agent.is_retryable(exc)
             else:
                 try:
@@ -506,7 +529,9 @@ class RunExecution:
                 )
                 await clock.sleep(delay)
                 continue
-            return await self._instance_failed(instance, attempt, error, clock.monotonic() - started)
+            return await self._instance_failed(
+                instance, attempt, error, clock.monotonic() - started
+            )
 
     async def _instance_failed(
         self, instance: _Instance, attempt: int, error: str, duration: float | None = None

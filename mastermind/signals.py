@@ -24,16 +24,15 @@ class SignalBox:
                 return
         self._pending[name].append(payload)
 
-    async def receive(self, name: str, timeout: float | None) -> Any:
-        """The next payload sent as `name`; TimeoutError after `timeout` seconds."""
+    async def receive(self, name: str) -> Any:
+        """The next payload sent as `name` (callers bound the wait with asyncio.timeout)."""
         pending = self._pending.get(name)
         if pending:
             return pending.popleft()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[name].append(future)
         try:
-            async with asyncio.timeout(timeout):
-                return await future
+            return await future
         finally:
             if not future.done():
                 future.cancel()

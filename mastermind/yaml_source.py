@@ -81,7 +81,15 @@ def format_path(path: Path) -> str:
 
 
 class _Frame:
-    __slots__ = ("anchor", "container", "explicit_keys", "key", "key_mark", "nodes_at_start", "path")
+    __slots__ = (
+        "anchor",
+        "container",
+        "explicit_keys",
+        "key",
+        "key_mark",
+        "nodes_at_start",
+        "path",
+    )
 
     def __init__(self, container: Any, path: Path, anchor: str | None, nodes: int) -> None:
         self.container = container
@@ -189,10 +197,21 @@ def _build(text: str, source: Source, limits: Limits) -> Any:
         source.value_marks[path] = _pos(mark)
         return path
 
+    def here() -> Path:
+        """The path the next value will get."""
+        if not stack:
+            return ()
+        frame = stack[-1]
+        if isinstance(frame.container, list):
+            return (*frame.path, len(frame.container))
+        if frame.key is _NO_KEY or frame.key is _MERGE:
+            return frame.path
+        return (*frame.path, frame.key)
+
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.ScalarEvent):
             nodes += 1
-            value = _scalar(event, stack[-1].path if stack else ())
+            value = _scalar(event, here())
             place(value, event.start_mark)
             if event.anchor:
                 anchors[event.anchor] = (value, 1)
@@ -204,7 +223,7 @@ def _build(text: str, source: Source, limits: Limits) -> Any:
                     stack[-1].path if stack else (),
                     f"nesting is deeper than {limits.max_depth} levels",
                 )
-            _check_tag(event, stack[-1].path if stack else ())
+            _check_tag(event, here())
             if stack and stack[-1].key is _MERGE:
                 raise _Fail(
                     event.start_mark,
@@ -272,7 +291,7 @@ def _scalar(event: Any, path: Path) -> Any:
     tag = event.tag
     plain = event.implicit[0]
     if tag is None or tag == "!":
-        tag = _resolver.resolve(yaml.ScalarNode, event.value, (plain, False))
+        tag = _resolver.resolve(yaml.ScalarNode, event.value, (plain, False))  # type: ignore[no-untyped-call]
         if tag is None or (tag == "!" and not plain):
             tag = _CORE + "str"
     if tag == _MERGE_TAG:
@@ -285,4 +304,6 @@ def _scalar(event: Any, path: Path) -> Any:
     try:
         return _constructor.yaml_constructors[tag](_constructor, node)
     except (ConstructorError, ValueError) as exc:
-        raise _Fail(event.start_mark, path, f"cannot read {event.value!r} as {tag[len(_CORE) :]}: {exc}")
+        raise _Fail(
+            event.start_mark, path, f"cannot read {event.value!r} as {tag[len(_CORE) :]}: {exc}"
+        ) from None

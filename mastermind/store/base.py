@@ -53,7 +53,9 @@ class StepRecord:
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def apply_event(run: RunRecord, steps: dict[tuple[str, int | None], StepRecord], event: Event) -> None:
+def apply_event(
+    run: RunRecord, steps: dict[tuple[str, int | None], StepRecord], event: Event
+) -> None:
     """Fold one event into the run's records (the same rule for every store)."""
     run.last_seq = event.seq
     if event.step_id is None:
@@ -75,13 +77,16 @@ def apply_event(run: RunRecord, steps: dict[tuple[str, int | None], StepRecord],
     if event.status == StepStatus.RUNNING:
         record.started_at = record.started_at or event.at
         record.attempts.append({"attempt": event.attempt, "started_at": event.at})
-    elif event.status in (StepStatus.RETRYING, StepStatus.FAILED, StepStatus.SUCCEEDED):
-        if record.attempts and "finished_at" not in record.attempts[-1]:
-            record.attempts[-1].update(
-                finished_at=event.at,
-                status="failed" if event.status == StepStatus.RETRYING else event.status,
-                error=event.error,
-            )
+    elif (
+        event.status in (StepStatus.RETRYING, StepStatus.FAILED, StepStatus.SUCCEEDED)
+        and record.attempts
+        and "finished_at" not in record.attempts[-1]
+    ):
+        record.attempts[-1].update(
+            finished_at=event.at,
+            status="failed" if event.status == StepStatus.RETRYING else event.status,
+            error=event.error,
+        )
     if StepStatus(event.status).finished:
         record.finished_at = event.at
         record.outputs = event.outputs
@@ -91,10 +96,10 @@ def apply_event(run: RunRecord, steps: dict[tuple[str, int | None], StepRecord],
 class Store(ABC):
     """What the coordinator needs to keep runs. `append` returns once the event is committed."""
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - an optional hook
         """Connect, migrate, get ready."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - an optional hook
         """Flush and release everything."""
 
     @abstractmethod
