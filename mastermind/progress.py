@@ -29,6 +29,7 @@ class Progress:
         self.done = 0
         self.failed = 0
         self.running: set[tuple[str, int | None]] = set()
+        self.announced: set[str] = set()
         self.started = time.monotonic()
         self._drawn = 0.0
 
@@ -43,6 +44,9 @@ class Progress:
         status = StepStatus(event.status)
         if status == StepStatus.RUNNING:
             self.running.add(key)
+            if event.step_id not in self.announced:
+                self.announced.add(event.step_id)
+                self._line(f"{event.step_id} started")
         elif status in _FINAL or status == StepStatus.RETRYING:
             self.running.discard(key)
         name = event.step_id + ("" if event.item_index is None else f"[{event.item_index}]")

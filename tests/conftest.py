@@ -14,6 +14,7 @@ import uvloop
 
 from mastermind.agent import AgentRegistry
 from mastermind.loader import Definition, load_text
+from tests.agents_for_tests import register_all
 
 ASYNC_TEST_TIMEOUT = 60.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 @pytest.fixture
 def registry() -> AgentRegistry:
-    return AgentRegistry(load_plugins=False)
+    """The built-in agents plus the scripted test agents (probe, gate, flaky, crash)."""
+    return register_all(AgentRegistry(load_plugins=False))
 
 
 @pytest.fixture
