@@ -56,9 +56,17 @@ class GateAgent(Agent[GateParams]):
         self.started: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self.running = 0
         self.cancelled: list[str] = []
+        self._changed = asyncio.Event()
+
+    async def until_running(self, count: int) -> None:
+        """Wait until `count` instances are inside run()."""
+        while self.running < count:
+            self._changed.clear()
+            await self._changed.wait()
 
     async def run(self, params: GateParams, ctx: StepContext) -> Any:
         self.running += 1
+        self._changed.set()
         self.started[params.gate].set()
         try:
             await self.gates[params.gate].wait()

@@ -51,7 +51,7 @@ outputs: {d: "${{ steps.d.outputs }}"}
     assert order[-2:] == [("start", "d"), ("end", "d")]
     # b and c are independent: both start before either ends
     middle = order[2:6]
-    assert {m for m in middle[:2]} == {("start", "b"), ("start", "c")}
+    assert set(middle[:2]) == {("start", "b"), ("start", "c")}
     assert probe.peak == 2
 
 
@@ -362,8 +362,7 @@ steps:
         assert isinstance(gate, GateAgent)
         run_id = await coordinator.submit(definition)
         await gate.started["hold"].wait()
-        while gate.running < 3:
-            await asyncio.sleep(0)
+        await gate.until_running(3)
         assert coordinator.cancel(run_id)
         result = await coordinator.wait(run_id)
         stored = await coordinator.store.get_run(run_id)
@@ -507,10 +506,12 @@ outputs: {by: "${{ steps.apply.outputs.by }}"}
 """
     )
     async with Coordinator(registry) as coordinator:
-        events = recorder(coordinator)
+        waiting = asyncio.Event()
+        coordinator.subscribe(
+            lambda e: waiting.set() if (e.step_id, e.status) == ("approve", "running") else None
+        )
         run_id = await coordinator.submit(definition)
-        while not any(e.step_id == "approve" and e.status == "running" for e in events):
-            await asyncio.sleep(0)
+        await waiting.wait()
         assert coordinator.signal(run_id, "approve", {"by": "ada"})
         result = await coordinator.wait(run_id)
     assert result.ok and result.outputs == {"by": "ada"}
