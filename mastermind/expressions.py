@@ -19,6 +19,7 @@ attribute access on Python objects, no imports and no user-defined calls. The gr
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -569,6 +570,8 @@ class Expression:
     source: str
     tree: Node
     evaluate_fn: Evaluator
+    reads: tuple[tuple[str, ...], ...]  # static variable paths, see references()
+    calls: frozenset[str]  # names of the functions it calls
 
     def evaluate(self, env: Env) -> Any:
         """Evaluate over `env`; any failure is an ExpressionError naming the expression."""
@@ -582,15 +585,18 @@ class Expression:
             raise ExpressionError(f"in ${{{{ {self.source} }}}}: too deeply nested") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(source: str) -> Expression:
-    """Parse and compile one expression (the text between `${{` and `}}`)."""
+    """Parse and compile one expression (the text between `${{` and `}}`); cached, immutable."""
     if len(source) > 10_000:
         raise ExpressionError("expression is longer than 10000 characters", source, 0)
     try:
         tree = _Parser(source).parse()
     except RecursionError:
         raise ExpressionError("expression is nested too deeply", source, 0) from None
-    return Expression(source.strip(), tree, _compile(tree))
+    return Expression(
+        source.strip(), tree, _compile(tree), tuple(references(tree)), frozenset(calls(tree))
+    )
 
 
 def references(node: Node) -> Iterator[tuple[str, ...]]:

@@ -28,7 +28,7 @@ from mastermind.errors import (
     UnknownAgentError,
     WorkflowError,
 )
-from mastermind.expressions import STATUS_FUNCTIONS, calls, references
+from mastermind.expressions import STATUS_FUNCTIONS
 from mastermind.graph import find_cycle, topological_order
 from mastermind.model import CRON_PATTERN, RetryPolicy, Step, Workflow
 from mastermind.templates import Constant, Template, compile_value, has_expression
@@ -173,7 +173,10 @@ def _shape_problems(
 
 def _at(data: Any, path: Path) -> Any:
     for part in path:
-        data = data[part]
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return None  # e.g. `with:` absent: the agent's Params saw {}
     return data
 
 
@@ -399,10 +402,10 @@ class _Checker:
             return Constant(None)
         for rel, expression in template.expressions():
             where = (*path, *rel)
-            for ref in references(expression.tree):
+            for ref in expression.reads:
                 self._check_reference(where, ref, roots, step_id)
             if path[-1] != "if":
-                for name in set(calls(expression.tree)) & STATUS_FUNCTIONS:
+                for name in expression.calls & STATUS_FUNCTIONS:
                     self.fail(where, f"{name}() may only be used in `if:`")
         return template
 
@@ -499,7 +502,7 @@ def _compile(spec: Workflow, source: Source, registry: AgentRegistry) -> Definit
             dependents=tuple(dependents[step_id]),
             condition=condition,
             condition_checks_status=condition is not None
-            and any(set(calls(e.tree)) & STATUS_FUNCTIONS for _, e in condition.expressions()),
+            and any(e.calls & STATUS_FUNCTIONS for _, e in condition.expressions()),
             for_each=for_each,
             params=params,
             outputs=outputs,

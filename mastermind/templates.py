@@ -109,6 +109,11 @@ def split(text: str) -> list[str]:
 
 
 def _find_close(text: str, pos: int) -> int:
+    end = text.find(CLOSE, pos)
+    if end < 0:
+        return -1
+    if "'" not in text[pos:end] and '"' not in text[pos:end]:
+        return end  # no string literal inside: the first `}}` closes it
     quote = ""
     while pos < len(text):
         char = text[pos]

@@ -9,6 +9,7 @@ key and value remembered so later errors can point at them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,24 +46,35 @@ class Limits:
 
 @dataclass(slots=True)
 class Source:
-    """A parsed YAML document and where each of its parts came from."""
+    """A parsed YAML document and where each of its parts came from.
+
+    Marks are kept per container (by identity), key → (key mark, value mark), and turned into
+    positions only when an error needs one: cheaper than a path for every node.
+    """
 
     file: str
     text: str
     data: Any
-    value_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    marks: dict[int, dict[Any, tuple[Any, Any]]] = field(default_factory=dict)
+    root_mark: Any = None
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of the value (or key) at `path`, or of its nearest ancestor."""
-        if key and path in self.key_marks:
-            return self.key_marks[path]
-        probe = path
-        while probe:
-            if probe in self.value_marks:
-                return self.value_marks[probe]
-            probe = probe[:-1]
-        return self.value_marks.get((), (1, 1))
+        found = self.root_mark
+        container = self.data
+        for depth, part in enumerate(path):
+            entry = self.marks.get(id(container), {}).get(part)
+            if entry is None:
+                break
+            key_mark, value_mark = entry
+            found = (
+                key_mark if key and depth == len(path) - 1 and key_mark is not None else value_mark
+            )
+            try:
+                container = container[part]
+            except (KeyError, IndexError, TypeError):
+                break
+        return (found.line + 1, found.column + 1) if found is not None else (1, 1)
 
     def problem(self, path: Path, message: str, *, key: bool = False) -> Problem:
         line, column = self.position(path, key=key)
@@ -85,20 +97,24 @@ class _Frame:
         "anchor",
         "container",
         "explicit_keys",
+        "is_list",
         "key",
         "key_mark",
+        "marks",
         "nodes_at_start",
         "path",
     )
 
     def __init__(self, container: Any, path: Path, anchor: str | None, nodes: int) -> None:
         self.container = container
+        self.is_list = isinstance(container, list)
         self.path = path
         self.anchor = anchor
         self.nodes_at_start = nodes
         self.key: Any = _NO_KEY
-        self.key_mark: tuple[int, int] = (0, 0)
+        self.key_mark: Any = None
         self.explicit_keys: set[Any] = set()
+        self.marks: dict[Any, tuple[Any, Any]] = {}
 
 
 _NO_KEY = object()
@@ -138,7 +154,7 @@ def load_yaml(text: str | bytes, file: str, limits: Limits | None = None) -> Sou
     try:
         source.data = _build(text, source, limits)
     except _Fail as fail:
-        line, column = _pos(fail.mark) if fail.mark is not None else source.position(fail.path)
+        line, column = _pos(fail.mark) if fail.mark is not None else (1, 1)
         raise WorkflowError(
             [Problem(file, line, column, format_path(fail.path), fail.message)]
         ) from None
@@ -163,103 +179,113 @@ def _build(text: str, source: Source, limits: Limits) -> Any:
     documents = 0
     result: Any = None
 
-    def place(value: Any, mark: Any) -> Path | None:
-        """Attach a finished value to its parent; return the path it got (None for a key)."""
+    def place(value: Any, mark: Any) -> bool:
+        """Attach a finished value to its parent; False when it was a mapping key."""
         nonlocal result
         if not stack:
             result = value
-            source.value_marks[()] = _pos(mark)
-            return ()
+            source.root_mark = mark
+            return True
         frame = stack[-1]
         container = frame.container
-        if isinstance(container, list):
-            path = (*frame.path, len(container))
+        if frame.is_list:
+            frame.marks[len(container)] = (None, mark)
             container.append(value)
-            source.value_marks[path] = _pos(mark)
-            return path
-        if frame.key is _NO_KEY:
+            return True
+        key = frame.key
+        if key is _NO_KEY:
             if isinstance(value, (dict, list)):
                 raise _Fail(mark, frame.path, "mapping keys must be plain scalars")
             if value in frame.explicit_keys:
                 raise _Fail(mark, (*frame.path, value), f"duplicate key {value!r}")
             frame.key = value
-            frame.key_mark = _pos(mark)
-            return None
-        key = frame.key
+            frame.key_mark = mark
+            return False
         frame.key = _NO_KEY
         if key is _MERGE:
             _merge(container, frame, value, mark)
-            return None
+            return True
         frame.explicit_keys.add(key)
         container[key] = value
-        path = (*frame.path, key)
-        source.key_marks[path] = frame.key_mark
-        source.value_marks[path] = _pos(mark)
-        return path
+        frame.marks[key] = (frame.key_mark, mark)
+        return True
 
     def here() -> Path:
-        """The path the next value will get."""
+        """The path the next value will get (for error messages)."""
         if not stack:
             return ()
         frame = stack[-1]
-        if isinstance(frame.container, list):
+        if frame.is_list:
             return (*frame.path, len(frame.container))
         if frame.key is _NO_KEY or frame.key is _MERGE:
             return frame.path
         return (*frame.path, frame.key)
 
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.ScalarEvent):
-            nodes += 1
-            value = _scalar(event, here())
-            place(value, event.start_mark)
-            if event.anchor:
-                anchors[event.anchor] = (value, 1)
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            nodes += 1
-            if len(stack) >= limits.max_depth:
+    scalar_event = yaml.ScalarEvent
+    end_events = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    start_events = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+    parser = _Loader(text)
+    next_event = parser.get_event  # cheaper than the yaml.parse generator, per event
+    try:
+        while (event := next_event()) is not None:
+            kind = type(event)
+            if kind is scalar_event:  # most events: keep this path short
+                nodes += 1
+                value = _scalar(event, here)
+                place(value, event.start_mark)
+                if event.anchor:
+                    anchors[event.anchor] = (value, 1)
+            elif kind in end_events:
+                frame = stack.pop()
+                if frame.anchor:
+                    anchors[frame.anchor] = (frame.container, nodes - frame.nodes_at_start + 1)
+            elif kind in start_events:
+                nodes += 1
+                if len(stack) >= limits.max_depth:
+                    raise _Fail(
+                        event.start_mark,
+                        stack[-1].path if stack else (),
+                        f"nesting is deeper than {limits.max_depth} levels",
+                    )
+                _check_tag(event, here())
+                if stack and stack[-1].key is _MERGE:
+                    raise _Fail(
+                        event.start_mark,
+                        stack[-1].path,
+                        "a merge key (<<) takes an alias to a mapping, such as <<: *defaults",
+                    )
+                container: Any = {} if kind is yaml.MappingStartEvent else []
+                path = here()
+                if not place(container, event.start_mark):  # a collection used as a key
+                    raise _Fail(
+                        event.start_mark, stack[-1].path, "mapping keys must be plain scalars"
+                    )
+                frame = _Frame(container, path, event.anchor, nodes)
+                source.marks[id(container)] = frame.marks
+                stack.append(frame)
+            elif kind is yaml.AliasEvent:
+                if event.anchor not in anchors:
+                    raise _Fail(
+                        event.start_mark,
+                        stack[-1].path if stack else (),
+                        f"unknown alias *{event.anchor}",
+                    )
+                value, size = anchors[event.anchor]
+                nodes += size
+                place(value, event.start_mark)
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _Fail(event.start_mark, (), "expected one YAML document, found several")
+            if nodes > limits.max_nodes:
                 raise _Fail(
-                    event.start_mark,
+                    getattr(event, "start_mark", None),
                     stack[-1].path if stack else (),
-                    f"nesting is deeper than {limits.max_depth} levels",
+                    f"document expands to more than {limits.max_nodes} nodes "
+                    "(an alias bomb?); refusing to read further",
                 )
-            _check_tag(event, here())
-            if stack and stack[-1].key is _MERGE:
-                raise _Fail(
-                    event.start_mark,
-                    stack[-1].path,
-                    "a merge key (<<) takes an alias to a mapping, such as <<: *defaults",
-                )
-            container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
-            path = place(container, event.start_mark)
-            if path is None:  # a collection used as a key
-                raise _Fail(event.start_mark, stack[-1].path, "mapping keys must be plain scalars")
-            stack.append(_Frame(container, path, event.anchor, nodes))
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            frame = stack.pop()
-            if frame.anchor:
-                anchors[frame.anchor] = (frame.container, nodes - frame.nodes_at_start + 1)
-        elif isinstance(event, yaml.AliasEvent):
-            if event.anchor not in anchors:
-                raise _Fail(
-                    event.start_mark,
-                    stack[-1].path if stack else (),
-                    f"unknown alias *{event.anchor}",
-                )
-            value, size = anchors[event.anchor]
-            nodes += size
-            place(value, event.start_mark)
-        elif isinstance(event, yaml.DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                raise _Fail(event.start_mark, (), "expected one YAML document, found several")
-        if nodes > limits.max_nodes:
-            raise _Fail(
-                getattr(event, "start_mark", None),
-                stack[-1].path if stack else (),
-                f"document expands to more than {limits.max_nodes} nodes "
-                "(an alias bomb?); refusing to read further",
-            )
+    finally:
+        parser.dispose()
     return result
 
 
@@ -274,6 +300,7 @@ def _merge(container: dict[Any, Any], frame: _Frame, value: Any, mark: Any) -> N
         for key, merged in item.items():
             if key not in frame.explicit_keys and key not in container:
                 container[key] = merged
+                frame.marks[key] = (mark, mark)  # the alias is where this key came from
 
 
 def _check_tag(event: Any, path: Path) -> None:
@@ -287,9 +314,25 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
 
 
-def _scalar(event: Any, path: Path) -> Any:
+_plain_cache: dict[str, Any] = {}  # plain scalar text → value (all immutable)
+
+
+def _scalar(event: Any, here: Callable[[], Path]) -> Any:
     tag = event.tag
     plain = event.implicit[0]
+    if tag is None:
+        if not plain:
+            return event.value  # quoted: always a string
+        cached = _plain_cache.get(event.value, _NO_KEY)
+        if cached is not _NO_KEY:
+            return cached
+    value = _construct(event, tag, plain, here)
+    if tag is None and plain and value is not _MERGE and len(_plain_cache) < 50_000:
+        _plain_cache[event.value] = value
+    return value
+
+
+def _construct(event: Any, tag: str | None, plain: bool, here: Callable[[], Path]) -> Any:
     if tag is None or tag == "!":
         tag = _resolver.resolve(yaml.ScalarNode, event.value, (plain, False))  # type: ignore[no-untyped-call]
         if tag is None or (tag == "!" and not plain):
@@ -299,11 +342,13 @@ def _scalar(event: Any, path: Path) -> Any:
     if tag == _TIMESTAMP_TAG:  # dates stay text: step data must be JSON-able
         return event.value
     if tag not in _ALLOWED_TAGS or tag in (_CORE + "map", _CORE + "seq"):
-        raise _Fail(event.start_mark, path, f"tag {_short_tag(tag)} is not allowed; use plain YAML")
+        raise _Fail(
+            event.start_mark, here(), f"tag {_short_tag(tag)} is not allowed; use plain YAML"
+        )
     node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
     try:
         return _constructor.yaml_constructors[tag](_constructor, node)
     except (ConstructorError, ValueError) as exc:
         raise _Fail(
-            event.start_mark, path, f"cannot read {event.value!r} as {tag[len(_CORE) :]}: {exc}"
+            event.start_mark, here(), f"cannot read {event.value!r} as {tag[len(_CORE) :]}: {exc}"
         ) from None

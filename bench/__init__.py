@@ -1,0 +1,1 @@
+"""mastermind's benchmarks: `python -m bench [--quick] [NAME ...]`."""

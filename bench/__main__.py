@@ -1,0 +1,41 @@
+"""`python -m bench [--quick] [--json FILE] [NAME ...]`: run benchmarks, print a table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench import engine, loading
+from bench.core import Benchmark, Figure, table, write_report
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "load": loading.load_many,
+    "cold_start": loading.cold_start,
+    "fan_out": engine.fan_out,
+    "chain": engine.chain_latency,
+    "io": engine.io_concurrency,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(BENCHMARKS))
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test for CI")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    figures: list[Figure] = []
+    for name in args.names or list(BENCHMARKS):
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        figures.extend(BENCHMARKS[name](args.quick))
+    print(table(figures))
+    write_report(args.json, figures, args.quick)
+    print(f"\nwritten to {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""The coordinator against raw asyncio: per-step overhead, dispatch latency, 100k I/O steps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import uvloop
+
+from bench.agents import StampAgent, bench_registry
+from bench.core import Figure, median_of, percentile
+from mastermind.agent import StepContext
+from mastermind.clock import SystemClock
+from mastermind.coordinator import Coordinator
+from mastermind.loader import Definition, load_text
+from mastermind.store.base import Store
+from mastermind.store.memory import MemoryStore
+
+FAN_OUT = """
+name: fan
+inputs: {items: {type: array}}
+steps:
+  work: {agent: noop, for_each: "${{ inputs.items }}"}
+"""
+
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+
+def _run(factory: LoopFactory, coro: Coroutine[Any, Any, float]) -> float:
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
+def _raw_gather(n: int) -> Coroutine[Any, Any, float]:
+    """Baseline: gather n calls of the noop agent's coroutine, nothing else."""
+    from agents.noop import NoopAgent, NoopParams
+
+    agent, params = NoopAgent(), NoopParams()
+    ctx = StepContext("r", "s", None, 1, "w", SystemClock())
+
+    async def main() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(agent.run(params, ctx) for _ in range(n)))
+        return time.perf_counter() - started
+
+    return main()
+
+
+def _fan_out(
+    definition: Definition, n: int, store: Callable[[], Store] = MemoryStore
+) -> Coroutine[Any, Any, float]:
+    async def main() -> float:
+        async with Coordinator(bench_registry(), store()) as coordinator:
+            await coordinator.run(definition, {"items": list(range(10))})  # warm up
+            started = time.perf_counter()
+            result = await coordinator.run(definition, {"items": list(range(n))})
+            elapsed = time.perf_counter() - started
+        assert result.ok, result.error
+        return elapsed
+
+    return main()
+
+
+def fan_out(quick: bool) -> list[Figure]:
+    """10,000-item fan-out of no-op steps, in memory, against raw asyncio.gather."""
+    n = 1_000 if quick else 10_000
+    runs = 1 if quick else 5
+    definition = load_text(FAN_OUT, "fan.yaml", bench_registry())
+    raw = median_of(runs, lambda: _run(uvloop.new_event_loop, _raw_gather(n)))
+    ours = median_of(runs, lambda: _run(uvloop.new_event_loop, _fan_out(definition, n)))
+    raw_default = median_of(runs, lambda: _run(asyncio.new_event_loop, _raw_gather(n)))
+    ours_default = median_of(runs, lambda: _run(asyncio.new_event_loop, _fan_out(definition, n)))
+    return [
+        Figure(
+            f"fan-out {n} no-op steps, memory store (uvloop)",
+            ours,
+            "s",
+            raw,
+            "asyncio.gather",
+            "within 5x",
+            higher_is_better=False,
+        ),
+        Figure(
+            "per-step overhead (uvloop)",
+            (ours - raw) / n * 1e6,
+            "us",
+            note="wall time over raw gather, divided by steps",
+            higher_is_better=False,
+        ),
+        Figure("in-memory throughput (uvloop)", n / ours, "steps/s", target=">= 50,000"),
+        Figure(
+            f"fan-out {n} no-op steps (default loop)",
+            ours_default,
+            "s",
+            raw_default,
+            "asyncio.gather, default loop",
+            higher_is_better=False,
+        ),
+        Figure(
+            "uvloop speed-up for the same workflow",
+            ours_default / ours,
+            "x",
+            note="default-loop time / uvloop time",
+        ),
+    ]
+
+
+def _chain_definition(n: int) -> str:
+    lines = ["name: chain", "steps:", "  s0: {agent: stamp}"]
+    lines += [f"  s{i}: {{agent: stamp, needs: [s{i - 1}]}}" for i in range(1, n)]
+    return "\n".join(lines) + "\n"
+
+
+def chain_latency(quick: bool) -> list[Figure]:
+    """Dispatch latency on a chain: from a step's end to the start of the step that needs it."""
+    n = 200 if quick else 1_000
+    registry = bench_registry()
+    definition = load_text(_chain_definition(n), "chain.yaml", registry)
+
+    async def main() -> list[float]:
+        async with Coordinator(registry) as coordinator:
+            await coordinator.run(definition)
+            stamp = coordinator.registry.instance("stamp")
+            assert isinstance(stamp, StampAgent)
+            return [stamp.starts[f"s{i}"] - stamp.ends[f"s{i - 1}"] for i in range(1, n)]
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        delays = runner.run(main())
+    return [
+        Figure(
+            f"dispatch latency p50 ({n}-step chain)",
+            percentile(delays, 0.5) * 1e6,
+            "us",
+            higher_is_better=False,
+        ),
+        Figure(
+            f"dispatch latency p99 ({n}-step chain)",
+            percentile(delays, 0.99) * 1e6,
+            "us",
+            target="< 1000 us",
+            higher_is_better=False,
+        ),
+    ]
+
+
+def io_concurrency(quick: bool) -> list[Figure]:
+    """100,000 concurrent steps each awaiting 1 s: wall time and peak RSS per step."""
+    n = 5_000 if quick else 100_000
+    ours = _child("mastermind", n)
+    raw = _child("raw", n)
+    return [
+        Figure(
+            f"{n} concurrent 1 s I/O steps: wall",
+            ours["wall"],
+            "s",
+            raw["wall"],
+            "raw asyncio tasks",
+            higher_is_better=False,
+        ),
+        Figure(
+            f"{n} concurrent 1 s I/O steps: peak RSS per step",
+            ours["rss_per_step"] / 1024,
+            "KiB",
+            raw["rss_per_step"] / 1024,
+            "raw asyncio tasks",
+            target="< 4 KiB",
+            higher_is_better=False,
+        ),
+    ]
+
+
+def _child(kind: str, n: int) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.io_child", kind, str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result: dict[str, float] = json.loads(done.stdout)
+    return result

@@ -1,0 +1,99 @@
+"""Loading workflows and starting the CLI."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench.core import Figure
+from mastermind.agent import AgentRegistry
+from mastermind.loader import LoadReport, workflow_files
+
+
+def _workflow(index: int, steps: int = 20) -> str:
+    lines = [
+        "# yaml-language-server: $schema=../config/workflow.schema.json",
+        f"name: generated_{index}",
+        "inputs: {items: {type: array, default: [1, 2, 3]}, limit: {type: integer, default: 5}}",
+        "retry: {attempts: 3, initial: 1s, max: 30s}",
+        "steps:",
+    ]
+    for i in range(steps):
+        needs = f", needs: [s{i - 1}]" if i else ""
+        value = "${{ inputs.limit }}" if i == 0 else f"${{{{ steps.s{i - 1}.outputs }}}}"
+        fan = ', for_each: "${{ inputs.items }}"' if i % 5 == 4 else ""
+        lines.append(
+            f'  s{i}: {{agent: noop{needs}{fan}, timeout: 30s, with: {{value: "{value}"}}}}'
+        )
+    return "\n".join(lines) + "\n"
+
+
+def load_many(quick: bool) -> list[Figure]:
+    """Load (parse, validate, compile) 1,000 workflow files of 20 steps each."""
+    n = 100 if quick else 1_000
+    with tempfile.TemporaryDirectory() as folder:
+        for i in range(n):
+            Path(folder, f"w{i:04d}.yaml").write_text(_workflow(i))
+        texts = [p.read_bytes() for p in workflow_files([folder])]
+        baseline = []
+        for _ in range(1 if quick else 5):
+            started = time.perf_counter()
+            for text in texts:
+                yaml.load(text, Loader=yaml.CSafeLoader)
+            baseline.append(time.perf_counter() - started)
+        timings = []
+        for _ in range(1 if quick else 5):
+            registry = AgentRegistry(load_plugins=False)
+            started = time.perf_counter()
+            report = LoadReport()
+            for path in workflow_files([folder]):
+                report.add(path, registry)
+            timings.append(time.perf_counter() - started)
+            assert not report.problems, report.problems[:3]
+    return [
+        Figure(
+            f"load {n} workflow files of 20 steps",
+            statistics.median(timings),
+            "s",
+            statistics.median(baseline),
+            "yaml.load(CSafeLoader) alone",
+            target="< 1 s for 1,000",
+            higher_is_better=False,
+        ),
+    ]
+
+
+def cold_start(quick: bool) -> list[Figure]:
+    """`mastermind run` of a one-step workflow, end to end, as a new process."""
+    runs = 3 if quick else 15
+    with tempfile.TemporaryDirectory() as folder:
+        flow = Path(folder, "one.yaml")
+        flow.write_text("name: one\nsteps: {a: {agent: noop, with: {value: 1}}}\n")
+        command = [sys.executable, "-m", "mastermind", "run", "-q", str(flow)]
+        python = [sys.executable, "-c", "pass"]
+        subprocess.run(command, check=True, capture_output=True)  # warm the page cache
+
+        def timed(argv: list[str]) -> float:
+            started = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True)
+            return time.perf_counter() - started
+
+        ours = statistics.median(timed(command) for _ in range(runs))
+        bare = statistics.median(timed(python) for _ in range(runs))
+    return [
+        Figure(
+            "cold start: mastermind run, one step",
+            ours * 1000,
+            "ms",
+            bare * 1000,
+            "python -c pass",
+            target="< 300 ms",
+            higher_is_better=False,
+        ),
+    ]
