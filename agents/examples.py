@@ -45,3 +45,27 @@ def flaky(key: str, failures: int) -> dict[str, Any]:
 def fib(n: int) -> int:
     """Deliberately slow Fibonacci: CPU work for the process pool."""
     return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def die(code: int = 3) -> None:
+    """End the worker process abruptly, as a crashing C extension would."""
+    import os
+
+    os._exit(code)
+
+
+def spin(seconds: float) -> float:
+    """Busy-loop for `seconds` of CPU time; returns the seconds spun."""
+    import time
+
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+    return seconds
+
+
+def pid() -> int:
+    """The worker's process id."""
+    import os
+
+    return os.getpid()

@@ -33,6 +33,10 @@ BUILTIN_AGENTS: dict[str, str] = {
     "workflow": "agents.workflow:WorkflowAgent",
     "python": "agents.python:PythonAgent",
     "shell": "agents.shell:ShellAgent",
+    "cpu": "agents.cpu:CpuAgent",
+    "http": "agents.http:HttpAgent",
+    "llm": "agents.llm:LlmAgent",
+    "socratic": "agents.socratic:SocraticAgent",
     "noop": "agents.noop:NoopAgent",
     "fail": "agents.noop:FailAgent",
 }
@@ -88,6 +92,8 @@ class Agent(ABC, Generic[P]):
     name: ClassVar[str]
     Params: ClassVar[type[Params]] = NoParams
     cpu_bound: ClassVar[bool] = False
+    # Parameters that must be written literally: no ${{ }} (e.g. a shell command's text).
+    literal_fields: ClassVar[tuple[str, ...]] = ()
     # Errors besides StepError(retryable=True) that another attempt may cure.
     retryable_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
@@ -111,7 +117,13 @@ AgentFactory = Callable[[], Agent[Any]]
 class AgentRegistry:
     """Agents by name: the built-ins, anything registered in code, and installed plug-ins."""
 
-    def __init__(self, *, load_plugins: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        load_plugins: bool = True,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.settings = {name: dict(values) for name, values in (settings or {}).items()}
         self._classes: dict[str, type[Agent[Any]]] = {}
         self._paths: dict[str, str] = dict(BUILTIN_AGENTS)
         self._instances: dict[str, Agent[Any]] = {}
@@ -157,7 +169,7 @@ class AgentRegistry:
         """The one shared instance of agent `name`."""
         agent = self._instances.get(name)
         if agent is None:
-            agent = self._instances[name] = self.get(name)()
+            agent = self._instances[name] = self.get(name)(**self.settings.get(name, {}))
         return agent
 
     async def aclose(self) -> None:

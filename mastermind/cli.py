@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
     graph.set_defaults(handler=cmd_graph)
 
+    socratic = sub.add_parser("socratic", help="interactive premise / challenge / conclude console")
+    socratic.set_defaults(handler=cmd_socratic)
+
     from mastermind.cli_run import add_run_commands  # the run commands live beside the engine
 
     add_run_commands(sub)
@@ -95,6 +98,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     definition = load_file(args.file, AgentRegistry())
     sys.stdout.write(to_mermaid(definition) if args.format == "mermaid" else to_dot(definition))
     return EXIT_OK
+
+
+def cmd_socratic(args: argparse.Namespace) -> int:
+    """The interactive reasoning console (reads commands from stdin)."""
+    from mastermind.socratic_console import run_console
+
+    return run_console()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from mastermind.events import Event, RunStatus
 from mastermind.inputs import resolve_inputs
 from mastermind.limits import Limits
 from mastermind.loader import Definition, load_file
+from mastermind.process_pool import ProcessPool
 from mastermind.run import RunExecution, RunResult
 from mastermind.store.base import RunRecord, Store
 from mastermind.store.memory import MemoryStore
@@ -44,6 +45,7 @@ class Settings:
     agent_limits: dict[str, int] = field(default_factory=dict)
     pools: dict[str, int] = field(default_factory=dict)
     default_pool_size: int = 4
+    process_pool_size: int | None = None  # workers for CPU steps; default: the number of cores
 
 
 class RunNotFound(MastermindError):
@@ -80,6 +82,7 @@ class Coordinator:
         self._tasks: dict[str, asyncio.Task[RunResult]] = {}
         self._closing = False
         self._services: dict[str, Mapping[str, Any]] = {}
+        self._process_pool: ProcessPool | None = None
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -106,6 +109,8 @@ class Coordinator:
         if tasks:
             await asyncio.wait(tasks, timeout=self.settings.cancel_grace * 2)
         await self.registry.aclose()
+        if self._process_pool is not None:
+            await self._process_pool.aclose()
         await self.store.close()
 
     # ------------------------------------------------------------------------------ events
@@ -228,11 +233,23 @@ class Coordinator:
     def active_runs(self) -> list[str]:
         return list(self._active)
 
+    @property
+    def process_pool(self) -> ProcessPool:
+        """The shared pool for CPU-bound steps, started on first use."""
+        if self._process_pool is None:
+            self._process_pool = ProcessPool(self.settings.process_pool_size)
+        return self._process_pool
+
     def services_for(self, execution: RunExecution) -> Mapping[str, Any]:
-        """What agents may use: this run's signals, and this coordinator for sub-runs."""
+        """What agents may use: this run's signals, the process pool, the coordinator."""
         found = self._services.get(execution.run_id)
         if found is None or found["run"] is not execution:
-            found = {"signals": execution.signals, "coordinator": self, "run": execution}
+            found = {
+                "signals": execution.signals,
+                "coordinator": self,
+                "run": execution,
+                "process_pool": self.process_pool,
+            }
             self._services[execution.run_id] = found
         return found
 

@@ -372,6 +372,14 @@ class _Checker:
             return None
 
     def check_params(self, step_id: str, step: Step, agent: type[Agent[Any]]) -> None:
+        for name in agent.literal_fields:
+            value = step.with_.get(name)
+            if any(has_expression(v) for _, v in _walk(value, ())):
+                self.fail(
+                    ("steps", step_id, "with", name),
+                    f"{name} must be written literally, without ${{{{ }}}}; pass data to it "
+                    "through `env` instead",
+                )
         try:
             agent.Params.model_validate(step.with_)
         except ValidationError as exc:

@@ -1,0 +1,177 @@
+"""`shell`: run a program. An argv list by default (no shell, no quoting problems); a shell
+command only when the author asks with `shell: true`, and then data reaches it through
+environment variables, never through the command text (which may hold no `${{ }}`).
+
+The process runs in its own process group. When the step ends (timeout, cancellation, or
+normally with stray background children) the whole group gets SIGTERM, then SIGKILL after
+`kill_grace`: nothing survives the step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from typing import Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from mastermind.agent import Agent, Params, StepContext
+from mastermind.errors import StepError
+from mastermind.model import Duration
+
+
+class ShellParams(Params):
+    argv: list[str] | None = Field(None, min_length=1, description="program and arguments")
+    command: str | None = Field(None, description="shell command text (needs shell: true)")
+    shell: bool = Field(False, description="run `command` with /bin/sh -c")
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    inherit_env: bool = Field(True, description="start from the daemon's environment")
+    stdin: str | None = None
+    max_output: int = Field(1024 * 1024, ge=0, description="bytes kept of stdout and of stderr")
+    ok_codes: list[int] = Field(default_factory=lambda: [0], description="exit codes that succeed")
+    kill_grace: Duration = Field(5.0, description="SIGTERM to SIGKILL delay")
+
+    @model_validator(mode="after")
+    def _one_way_to_run(self) -> ShellParams:
+        if self.shell:
+            if self.command is None or self.argv is not None:
+                raise ValueError("with shell: true, give `command` (and no argv)")
+        elif self.argv is None or self.command is not None:
+            raise ValueError("give `argv` as a list; `command` needs shell: true")
+        return self
+
+
+class ShellAgent(Agent[ShellParams]):
+    """Outputs `exit_code`, `stdout`, `stderr` (decoded as UTF-8), `truncated`."""
+
+    name = "shell"
+    Params = ShellParams
+    literal_fields: ClassVar[tuple[str, ...]] = ("command",)
+
+    async def run(self, params: ShellParams, ctx: StepContext) -> Any:
+        env = dict(os.environ) if params.inherit_env else {}
+        env.update(params.env)
+        env.update(
+            MASTERMIND_IDEMPOTENCY_KEY=ctx.idempotency_key,
+            MASTERMIND_RUN_ID=ctx.run_id,
+            MASTERMIND_STEP_ID=ctx.step_id,
+            MASTERMIND_ATTEMPT=str(ctx.attempt),
+        )
+        argv = ["/bin/sh", "-c", params.command or ""] if params.shell else list(params.argv or [])
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if params.stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=params.cwd,
+                env=env,
+                start_new_session=True,  # its own process group, so we can end all of it
+            )
+        except OSError as exc:
+            raise StepError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+        try:
+            stdout, stderr, truncated = await _communicate(process, params)
+            code = await process.wait()
+        finally:
+            await _end_group(process, params.kill_grace)
+        result = {
+            "exit_code": code,
+            "stdout": stdout.decode("utf-8", "replace"),
+            "stderr": stderr.decode("utf-8", "replace"),
+            "truncated": truncated,
+        }
+        if code not in params.ok_codes:
+            tail = result["stderr"].strip().splitlines()[-3:]
+            detail = f": {' | '.join(tail)}" if tail else ""
+            raise StepError(f"{argv[0]} exited with code {code}{detail}")
+        return result
+
+
+async def _communicate(
+    process: asyncio.subprocess.Process, params: ShellParams
+) -> tuple[bytes, bytes, bool]:
+    """Feed stdin and read both pipes, keeping at most max_output bytes of each.
+
+    Reading ends when the program exits: background children it left holding the pipes are
+    given a moment, then the group is killed (they would otherwise keep the step alive).
+    """
+    truncated = False
+
+    async def read(stream: asyncio.StreamReader | None) -> bytes:
+        nonlocal truncated
+        kept = bytearray()
+        if stream is None:
+            return b""
+        while chunk := await stream.read(65536):
+            room = params.max_output - len(kept)
+            if room > 0:
+                kept += chunk[:room]
+            if len(chunk) > room:
+                truncated = True  # keep draining so the program is not blocked on a full pipe
+        return bytes(kept)
+
+    async def feed() -> None:
+        if process.stdin is None:
+            return
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            process.stdin.write((params.stdin or "").encode())
+            await process.stdin.drain()
+        process.stdin.close()
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(feed())
+        out = group.create_task(read(process.stdout))
+        err = group.create_task(read(process.stderr))
+        await _exited(process.pid)
+        _, pending = await asyncio.wait({out, err}, timeout=0.2)
+        if pending:
+            _signal_group(process.pid, signal.SIGKILL)  # strays hold the pipes: end them
+    return out.result(), err.result(), truncated
+
+
+async def _exited(pid: int) -> None:
+    """Wait for a process to exit without reaping it (a pidfd becomes readable)."""
+    loop = asyncio.get_running_loop()
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    exited = loop.create_future()
+    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+    try:
+        await exited
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+
+
+async def _end_group(process: asyncio.subprocess.Process, grace: float) -> None:
+    """SIGTERM the process group, SIGKILL it after `grace`. A cancellation that arrives
+    meanwhile is held until the group is gone, then re-raised."""
+    pgid = process.pid  # start_new_session: the group id is the leader's pid
+    cancelled = False
+    if process.returncode is None:
+        _signal_group(pgid, signal.SIGTERM)
+        try:
+            await asyncio.shield(asyncio.wait_for(process.wait(), grace))
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            cancelled = True
+    _signal_group(pgid, signal.SIGKILL)  # whatever is left of the group, leader or not
+    if process.returncode is None:
+        try:
+            await asyncio.shield(process.wait())
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)

@@ -1,0 +1,68 @@
+"""`socratic`: check reasoning. Are the premises consistent? Does the conclusion follow (and
+if not, what situation shows it does not)? What follows from them? What depends on a premise?
+
+Premises and conclusion are controlled English or propositional syntax (see
+mastermind/reasoning/parse.py). Entailment is decided exactly by a SAT solver, in the process
+pool, because it is CPU work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from mastermind.agent import Agent, Params, StepContext
+from mastermind.errors import StepError
+from mastermind.reasoning.parse import PremiseError, parse_premise
+from mastermind.templates import has_expression
+
+ENGINE = "mastermind.reasoning.engine:evaluate"
+
+
+class SocraticParams(Params):
+    premises: list[str] = Field(min_length=1, max_length=200)
+    conclusion: str | None = Field(None, description="omit to derive what follows")
+    operation: Literal["validate", "derive", "challenge", "truth_table"] | None = Field(
+        None, description="default: validate with a conclusion, derive without"
+    )
+    remove: int | None = Field(None, ge=1, description="challenge: the premise (1-based) to drop")
+    on_rejected: Literal["fail", "report"] = Field(
+        "fail", description="a premise that cannot be read fails the step, or is only reported"
+    )
+
+    @model_validator(mode="after")
+    def _readable(self) -> SocraticParams:
+        if self.on_rejected == "fail":
+            for number, text in enumerate(self.premises, 1):
+                if not has_expression(text):
+                    try:
+                        parse_premise(text)
+                    except PremiseError as exc:
+                        raise ValueError(f"premise {number}: {exc}") from None
+        if self.operation == "challenge" and self.remove is None:
+            raise ValueError("challenge needs `remove`: the number of the premise to drop")
+        return self
+
+
+class SocraticAgent(Agent[SocraticParams]):
+    """Outputs `valid`, `consistent`, `conclusion`, `derived`, `counterexample`,
+    `explanation` (steps in words), `rejected` (premises with reasons), `premises` (as read)."""
+
+    name = "socratic"
+    Params = SocraticParams
+    cpu_bound = True
+
+    async def run(self, params: SocraticParams, ctx: StepContext) -> Any:
+        operation = params.operation or ("validate" if params.conclusion else "derive")
+        request = {
+            "premises": params.premises,
+            "conclusion": params.conclusion,
+            "operation": operation,
+            "remove": (params.remove or 1) - 1,
+        }
+        result: dict[str, Any] = await ctx.service("process_pool").run(ENGINE, [request])
+        if result["rejected"] and params.on_rejected == "fail":
+            reasons = "; ".join(r["reason"] for r in result["rejected"])
+            raise StepError(reasons)
+        return result

@@ -1,0 +1,242 @@
+"""A process pool for CPU-bound steps that can really stop work and survive dying workers.
+
+Why not `concurrent.futures.ProcessPoolExecutor`: it cannot stop a call that is running (a
+timed-out step would keep a core busy), and one dead worker breaks the whole executor, failing
+every call in flight. Here each worker is a process with its own pipe, so the pool knows which
+worker runs which call: cancelling a call kills exactly that worker and starts a replacement,
+and a worker that dies (os._exit, SIGKILL, segfault) fails only its own call, with a retryable
+WorkerLost error. Results arrive through `loop.add_reader`, so the event loop never blocks
+waiting for them; processes are started and reaped in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from mastermind.errors import MastermindError, RetryableStepError, StepError
+
+log = logging.getLogger(__name__)
+
+
+class WorkerLost(RetryableStepError):
+    """The worker process running a call died before answering."""
+
+
+class PoolClosed(MastermindError):
+    """The pool is shutting down."""
+
+
+def _worker_main(conn: Connection) -> None:
+    """A worker: call `module:function` for each request until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    functions: dict[str, Callable[..., Any]] = {}
+    while True:
+        try:
+            reference, args, kwargs = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            function = functions.get(reference)
+            if function is None:
+                module_name, _, attribute = reference.partition(":")
+                target: Any = importlib.import_module(module_name)
+                for part in attribute.split("."):
+                    target = getattr(target, part)
+                function = functions[reference] = target
+            reply: tuple[str, Any, bool] = ("ok", function(*args, **kwargs), False)
+        except Exception as exc:
+            retryable = bool(getattr(exc, "retryable", False))
+            reply = ("error", f"{type(exc).__name__}: {exc}", retryable)
+        try:
+            conn.send(reply)
+        except Exception as exc:  # e.g. a result that cannot be pickled
+            conn.send(("error", f"result cannot be sent back: {type(exc).__name__}: {exc}", False))
+
+
+class _Worker:
+    __slots__ = ("conn", "future", "process")
+
+    def __init__(self, process: Any, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.future: asyncio.Future[Any] | None = None
+
+
+class ProcessPool:
+    """`size` worker processes; `await pool.run("module:function", args, kwargs)`."""
+
+    def __init__(self, size: int | None = None, *, start_method: str = "forkserver") -> None:
+        self.size = size or os.cpu_count() or 1
+        self._context = multiprocessing.get_context(start_method)
+        self._workers: set[_Worker] = set()
+        self._idle: deque[_Worker] = deque()
+        self._waiting: deque[asyncio.Future[_Worker]] = deque()
+        self._chores: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self._closed = False
+        self.replaced = 0  # workers replaced after dying or being stopped
+        self.calls = 0
+
+    @property
+    def alive(self) -> int:
+        return len(self._workers)
+
+    @property
+    def busy(self) -> int:
+        return len(self._workers) - len(self._idle)
+
+    async def start(self) -> None:
+        """Start the workers (idempotent); the first call starts the fork server."""
+        async with self._start_lock:
+            if self._started:
+                return
+            workers = await asyncio.gather(
+                *(asyncio.to_thread(self._spawn) for _ in range(self.size))
+            )
+            self._started = True
+            for worker in workers:
+                self._adopt(worker)
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._context.Pipe(duplex=True)
+        process = self._context.Process(target=_worker_main, args=(child,), daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _adopt(self, worker: _Worker) -> None:
+        if self._closed:
+            self._chore(asyncio.to_thread(_stop, worker))
+            return
+        self._workers.add(worker)
+        asyncio.get_running_loop().add_reader(worker.conn.fileno(), self._readable, worker)
+        self._release(worker)
+
+    def _release(self, worker: _Worker) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(worker)
+                return
+        self._idle.append(worker)
+
+    async def _acquire(self) -> _Worker:
+        if not self._started:
+            await self.start()
+        if self._closed:
+            raise PoolClosed("the process pool is closed")
+        if self._idle:
+            return self._idle.popleft()
+        waiter: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release(waiter.result())  # handed a worker just as we were cancelled
+            raise
+
+    async def run(
+        self, reference: str, args: list[Any] | tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        """Call `module:function(*args, **kwargs)` in a worker; cancelling stops the worker."""
+        worker = await self._acquire()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        worker.future = future
+        self.calls += 1
+        try:
+            worker.conn.send((reference, list(args), dict(kwargs or {})))
+        except (OSError, ValueError):
+            self._lose(worker)
+            raise WorkerLost("the worker process died before the call was sent") from None
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if worker.future is future:  # no reply yet: the call is still running
+                self._lose(worker, stop=True)  # really stop the work: kill its process
+            raise
+
+    def _readable(self, worker: _Worker) -> None:
+        try:
+            kind, payload, retryable = worker.conn.recv()
+        except (EOFError, OSError):
+            self._lose(worker)
+            return
+        future, worker.future = worker.future, None
+        self._release(worker)
+        if future is None or future.done():
+            return
+        if kind == "ok":
+            future.set_result(payload)
+        else:
+            future.set_exception(StepError(payload, retryable=retryable))
+
+    def _lose(self, worker: _Worker, *, stop: bool = False) -> None:
+        """A worker died (or is being stopped): fail its call, replace it."""
+        if worker not in self._workers:
+            return
+        self._workers.discard(worker)
+        if worker in self._idle:
+            self._idle.remove(worker)
+        asyncio.get_running_loop().remove_reader(worker.conn.fileno())
+        future, worker.future = worker.future, None
+        if future is not None and not future.done():
+            code = worker.process.exitcode
+            how = f" (exit code {code})" if code is not None else ""
+            future.set_exception(WorkerLost(f"the worker process running this step died{how}"))
+        self._chore(self._replace(worker, stop))
+
+    async def _replace(self, worker: _Worker, stop: bool) -> None:
+        await asyncio.to_thread(_stop, worker)
+        if self._closed:
+            return
+        self.replaced += 1
+        log.warning("process pool: worker %s %s; starting a replacement",
+                    worker.process.pid, "stopped" if stop else "died")
+        self._adopt(await asyncio.to_thread(self._spawn))
+
+    def _chore(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def aclose(self) -> None:
+        """Stop every worker and wait (bounded) for the bookkeeping tasks."""
+        self._closed = True
+        for waiter in self._waiting:
+            if not waiter.done():
+                waiter.set_exception(PoolClosed("the process pool is closed"))
+        self._waiting.clear()
+        loop = asyncio.get_running_loop()
+        workers = list(self._workers)
+        self._workers.clear()
+        self._idle.clear()
+        for worker in workers:
+            loop.remove_reader(worker.conn.fileno())
+            if worker.future is not None and not worker.future.done():
+                worker.future.set_exception(PoolClosed("the process pool is closed"))
+        await asyncio.gather(*(asyncio.to_thread(_stop, w) for w in workers))
+        if self._chores:
+            await asyncio.wait(self._chores, timeout=10)
+
+    def pids(self) -> list[int]:
+        """The workers' process ids (for tests and metrics)."""
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+
+def _stop(worker: _Worker) -> None:
+    """Kill (if still running), reap, and close one worker (blocking: run in a thread)."""
+    worker.conn.close()
+    if worker.process.is_alive():
+        worker.process.kill()
+    worker.process.join(5)

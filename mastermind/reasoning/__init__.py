@@ -1,0 +1,1 @@
+"""The Socratic reasoning engine: controlled English and propositional logic, decided by SAT."""
