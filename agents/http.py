@@ -97,7 +97,9 @@ class HttpAgent(Agent[HttpParams]):
         if ok:
             return result
         snippet = text[:200].strip()
-        message = f"HTTP {status} from {params.method} {params.url}" + (f": {snippet}" if snippet else "")
+        message = f"HTTP {status} from {params.method} {params.url}" + (
+            f": {snippet}" if snippet else ""
+        )
         if status == 429 or status >= 500:
             raise RetryableStepError(message)
         raise StepError(message)

@@ -94,20 +94,24 @@ class LlmAgent(Agent[LlmParams]):
         }
         if params.validate_with == "socratic":
             conclusion = content.strip().splitlines()[0].strip() if content.strip() else ""
-            request = {"premises": params.premises, "conclusion": conclusion, "operation": "validate"}
+            request = {
+                "premises": params.premises,
+                "conclusion": conclusion,
+                "operation": "validate",
+            }
             checked = await ctx.service("process_pool").run(ENGINE, [request])
             accepted = checked.get("valid") is True and checked.get("consistent") is True
             result.update(accepted=accepted, conclusion=conclusion, validation=checked)
         return result
 
     async def _post(
-        self, url: str, body: dict[str, Any], headers: dict[str, str], timeout: float
+        self, url: str, body: dict[str, Any], headers: dict[str, str], seconds: float
     ) -> dict[str, Any]:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
         try:
             async with self._session.post(
-                url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+                url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=seconds)
             ) as response:
                 text = await response.text()
                 if response.status == 429 or response.status >= 500:

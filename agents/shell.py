@@ -64,7 +64,9 @@ class ShellAgent(Agent[ShellParams]):
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
-                stdin=asyncio.subprocess.PIPE if params.stdin is not None else asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE
+                if params.stdin is not None
+                else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=params.cwd,
@@ -85,7 +87,7 @@ class ShellAgent(Agent[ShellParams]):
             "truncated": truncated,
         }
         if code not in params.ok_codes:
-            tail = result["stderr"].strip().splitlines()[-3:]
+            tail = stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
             detail = f": {' | '.join(tail)}" if tail else ""
             raise StepError(f"{argv[0]} exited with code {code}{detail}")
         return result
@@ -140,8 +142,13 @@ async def _exited(pid: int) -> None:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         return
-    exited = loop.create_future()
-    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def on_exit() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, on_exit)
     try:
         await exited
     finally:

@@ -109,7 +109,9 @@ class ProcessPool:
 
     def _spawn(self) -> _Worker:
         parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(target=_worker_main, args=(child,), daemon=True)
+        process = self._context.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(child,), daemon=True
+        )
         process.start()
         child.close()
         return _Worker(process, parent)
@@ -147,7 +149,10 @@ class ProcessPool:
             raise
 
     async def run(
-        self, reference: str, args: list[Any] | tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+        self,
+        reference: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
     ) -> Any:
         """Call `module:function(*args, **kwargs)` in a worker; cancelling stops the worker."""
         worker = await self._acquire()
@@ -201,8 +206,11 @@ class ProcessPool:
         if self._closed:
             return
         self.replaced += 1
-        log.warning("process pool: worker %s %s; starting a replacement",
-                    worker.process.pid, "stopped" if stop else "died")
+        log.warning(
+            "process pool: worker %s %s; starting a replacement",
+            worker.process.pid,
+            "stopped" if stop else "died",
+        )
         self._adopt(await asyncio.to_thread(self._spawn))
 
     def _chore(self, coro: Any) -> None:
@@ -226,8 +234,10 @@ class ProcessPool:
             if worker.future is not None and not worker.future.done():
                 worker.future.set_exception(PoolClosed("the process pool is closed"))
         await asyncio.gather(*(asyncio.to_thread(_stop, w) for w in workers))
-        if self._chores:
-            await asyncio.wait(self._chores, timeout=10)
+        # Replacements under way finish by stopping their new worker; wait for all of them.
+        loop_deadline = loop.time() + 10
+        while self._chores and loop.time() < loop_deadline:
+            await asyncio.wait(list(self._chores), timeout=loop_deadline - loop.time())
 
     def pids(self) -> list[int]:
         """The workers' process ids (for tests and metrics)."""

@@ -12,7 +12,8 @@ from typing import TextIO
 from mastermind.reasoning.engine import evaluate
 from mastermind.reasoning.parse import ACCEPTED_FORMS, PremiseError, parse_premise
 
-HELP = """\
+HELP = (
+    """\
 commands:
   add PREMISE          add a premise (controlled English or propositional syntax)
   premises             list the premises
@@ -23,7 +24,9 @@ commands:
   clear                drop every premise
   help                 this text
   exit                 leave (also: quit, Ctrl-D)
-forms: """ + ACCEPTED_FORMS
+forms: """
+    + ACCEPTED_FORMS
+)
 
 
 class Console:

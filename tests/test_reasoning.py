@@ -16,7 +16,11 @@ from mastermind.reasoning.parse import PremiseError, parse_premise
 VALID = [
     # syllogisms
     ("barbara", ["All mammals are animals.", "All dogs are mammals."], "All dogs are animals."),
-    ("celarent", ["No reptiles are mammals.", "All snakes are reptiles."], "No snakes are mammals."),
+    (
+        "celarent",
+        ["No reptiles are mammals.", "All snakes are reptiles."],
+        "No snakes are mammals.",
+    ),
     ("darii", ["All birds are animals.", "Some pets are birds."], "Some pets are animals."),
     ("ferio", ["No fish are mammals.", "Some pets are fish."], "Some pets are not mammals."),
     ("cesare", ["No fish are mammals.", "All whales are mammals."], "No whales are fish."),
@@ -44,15 +48,30 @@ VALID = [
     ("de_morgan", ["~(p & q)"], "~p | ~q"),
     ("english_connectives", ["If p then q.", "Either p or r.", "Not r."], "q"),
     ("explosion", ["p", "~p"], "anything"),
-    ("mixed", ["All humans are mortal.", "If Socrates is mortal then Socrates is finite.",
-               "Socrates is a human."], "Socrates is finite."),
+    (
+        "mixed",
+        [
+            "All humans are mortal.",
+            "If Socrates is mortal then Socrates is finite.",
+            "Socrates is a human.",
+        ],
+        "Socrates is finite.",
+    ),
 ]
 
 INVALID = [
-    ("undistributed_middle", ["All cats are mammals.", "All dogs are mammals."], "All cats are dogs."),
+    (
+        "undistributed_middle",
+        ["All cats are mammals.", "All dogs are mammals."],
+        "All cats are dogs.",
+    ),
     ("illicit_major", ["All dogs are mammals.", "No cats are dogs."], "No cats are mammals."),
     ("illicit_minor", ["All dogs are mammals.", "All dogs are pets."], "All pets are mammals."),
-    ("affirming_consequent", ["If it rains then the street is wet.", "The street is wet."], "It rains."),
+    (
+        "affirming_consequent",
+        ["If it rains then the street is wet.", "The street is wet."],
+        "It rains.",
+    ),
     ("denying_antecedent", ["p -> q", "~p"], "~q"),
     ("exclusive_premises", ["No fish are birds.", "No birds are mammals."], "No fish are mammals."),
     ("existential_fallacy", ["All unicorns are horned."], "Some unicorns are horned."),
@@ -161,8 +180,17 @@ def test_truth_table_refuses_categorical_and_large_inputs() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["All humans mortal", "p &", "(p | q", "p -> -> q", "Some are", "If then", "", "p ; q",
-     "All the  !!! are ?"],
+    [
+        "All humans mortal",
+        "p &",
+        "(p | q",
+        "p -> -> q",
+        "Some are",
+        "If then",
+        "",
+        "p ; q",
+        "All the  !!! are ?",
+    ],
 )
 def test_unreadable_premises_are_rejected_with_the_accepted_forms(text: str) -> None:
     with pytest.raises(PremiseError) as caught:

@@ -43,7 +43,7 @@ def parse_all(texts: Sequence[str]) -> tuple[list[tuple[str, Formula]], list[dic
 def describe(world: Interpretation) -> dict[str, Any]:
     """A counter-example as data: atom values and what each individual is."""
     return {
-        "atoms": {name: True for name in sorted(world.true_atoms)},
+        "atoms": dict.fromkeys(sorted(world.true_atoms), True),
         "individuals": {
             display_name(name): sorted(preds) for name, preds in sorted(world.individuals.items())
         },
@@ -96,16 +96,22 @@ def validate(premises: Sequence[Formula], conclusion: Formula | None) -> dict[st
 
 
 def _situation(formulas: Sequence[Formula], world: Interpretation) -> str:
-    parts = []
+    parts: list[str] = []
     names = sorted({a.name for f in formulas for a in atoms(f) if isinstance(a, Atom)})
     parts.extend(f"{n} is {'true' if n in world.true_atoms else 'false'}" for n in names)
     for name, preds in sorted(world.individuals.items()):
         shown = display_name(name)
-        parts.append(f"{shown} is {', '.join(sorted(preds))}" if preds else f"{shown} is nothing in particular")
+        parts.append(
+            f"{shown} is {', '.join(sorted(preds))}"
+            if preds
+            else f"{shown} is nothing in particular"
+        )
     return "; ".join(parts) or "the empty situation"
 
 
-def _proof(premises: Sequence[Formula], core: list[int], conclusion: Formula, consistent: bool) -> list[str]:
+def _proof(
+    premises: Sequence[Formula], core: list[int], conclusion: Formula, consistent: bool
+) -> list[str]:
     used = [premises[i] for i in core]
     if not consistent:
         return ["Since the premises are inconsistent, every conclusion follows from them."]
@@ -131,29 +137,55 @@ def _rule(used: list[Formula], c: Formula) -> str | None:
     for a, b in (used, used[::-1]):
         if isinstance(a, Categorical) and isinstance(b, Categorical) and isinstance(c, Categorical):
             m = a.subject
-            if b.predicate == m and c.subject == b.subject and c.predicate == a.predicate and b.kind in ("all", "some"):
+            if (
+                b.predicate == m
+                and c.subject == b.subject
+                and c.predicate == a.predicate
+                and b.kind in ("all", "some")
+            ):
                 kinds = (a.kind, b.kind, c.kind)
                 names = {
                     ("all", "all", "all"): "Barbara (all M are P; all S are M; so all S are P)",
                     ("no", "all", "no"): "Celarent (no M are P; all S are M; so no S are P)",
                     ("all", "some", "some"): "Darii (all M are P; some S are M; so some S are P)",
-                    ("no", "some", "some_not"): "Ferio (no M are P; some S are M; so some S are not P)",
+                    (
+                        "no",
+                        "some",
+                        "some_not",
+                    ): "Ferio (no M are P; some S are M; so some S are not P)",
                 }
                 if kinds in names:
                     return names[kinds]
-        if isinstance(a, Categorical) and a.kind == "all" and isinstance(b, Pred) and isinstance(c, Pred):
-            if b.predicate == a.subject and c.predicate == a.predicate and c.term == b.term:
-                return "the singular syllogism (all M are P; s is M; so s is P)"
+        if (
+            (
+                isinstance(a, Categorical)
+                and a.kind == "all"
+                and isinstance(b, Pred)
+                and isinstance(c, Pred)
+            )
+            and b.predicate == a.subject
+            and c.predicate == a.predicate
+            and c.term == b.term
+        ):
+            return "the singular syllogism (all M are P; s is M; so s is P)"
         if isinstance(a, Binary) and a.op == "implies":
             if b == a.left and c == a.right:
                 return "modus ponens (if P then Q; P; so Q)"
             if b == negate(a.right) and c == negate(a.left):
                 return "modus tollens (if P then Q; not Q; so not P)"
-            if isinstance(b, Binary) and b.op == "implies" and a.right == b.left and c == Binary("implies", a.left, b.right):
+            if (
+                isinstance(b, Binary)
+                and b.op == "implies"
+                and a.right == b.left
+                and c == Binary("implies", a.left, b.right)
+            ):
                 return "hypothetical syllogism (if P then Q; if Q then R; so if P then R)"
-        if isinstance(a, Binary) and a.op == "or":
-            if b == negate(a.left) and c == a.right or b == negate(a.right) and c == a.left:
-                return "disjunctive syllogism (P or Q; not P; so Q)"
+        if (
+            isinstance(a, Binary)
+            and a.op == "or"
+            and ((b == negate(a.left) and c == a.right) or (b == negate(a.right) and c == a.left))
+        ):
+            return "disjunctive syllogism (P or Q; not P; so Q)"
     return None
 
 
@@ -163,7 +195,9 @@ def _fallacy(premises: Sequence[Formula], c: Formula) -> str | None:
             if c == a.left and a.right in premises:
                 return "This is the fallacy of affirming the consequent (if P then Q; Q; so P)."
             if c == negate(a.right) and negate(a.left) in premises:
-                return "This is the fallacy of denying the antecedent (if P then Q; not P; so not Q)."
+                return (
+                    "This is the fallacy of denying the antecedent (if P then Q; not P; so not Q)."
+                )
     cats = [p for p in premises if isinstance(p, Categorical) and p.kind == "all"]
     if isinstance(c, Categorical) and c.kind == "all":
         for a, b in itertools.permutations(cats, 2):
@@ -246,18 +280,22 @@ def derive(premises: Sequence[Formula], limit: int = 200) -> dict[str, Any]:
             derived.append(str(candidate))
             if len(derived) >= limit:
                 break
-    return {"consistent": True, "derived": derived, "explanation": [
-        f"Checked {len(candidates)} candidate conclusions over the premises' terms; "
-        f"{len(derived)} follow and are not premises or truisms."
-    ]}
+    return {
+        "consistent": True,
+        "derived": derived,
+        "explanation": [
+            f"Checked {len(candidates)} candidate conclusions over the premises' terms; "
+            f"{len(derived)} follow and are not premises or truisms."
+        ],
+    }
 
 
-def challenge(premises: Sequence[Formula], remove: int, conclusions: Sequence[Formula]) -> dict[str, Any]:
+def challenge(
+    premises: Sequence[Formula], remove: int, conclusions: Sequence[Formula]
+) -> dict[str, Any]:
     """Drop premise `remove` (and premises equivalent to it); which conclusions stop following?"""
     target = premises[remove]
-    kept_premises = [
-        p for i, p in enumerate(premises) if i != remove and not _same(p, target)
-    ]
+    kept_premises = [p for i, p in enumerate(premises) if i != remove and not _same(p, target)]
     lost, kept = [], []
     for conclusion in conclusions:
         before = validate(premises, conclusion)["valid"]
@@ -284,18 +322,24 @@ def truth_table(premises: Sequence[Formula], conclusion: Formula | None) -> dict
         raise ValueError("truth tables are for propositional premises (no All/No/Some)")
     names = sorted({str(a) for f in formulas for a in atoms(f)}, key=str)
     if len(names) > MAX_TRUTH_TABLE_VARIABLES:
-        raise ValueError(f"{len(names)} variables; truth tables go up to {MAX_TRUTH_TABLE_VARIABLES}")
+        raise ValueError(
+            f"{len(names)} variables; truth tables go up to {MAX_TRUTH_TABLE_VARIABLES}"
+        )
     keyed = {str(a): a for f in formulas for a in atoms(f)}
     rows = []
     for values in itertools.product([False, True], repeat=len(names)):
-        true_atoms = {n for n, v in zip(names, values, strict=True) if v and isinstance(keyed[n], Atom)}
+        true_atoms = {
+            n for n, v in zip(names, values, strict=True) if v and isinstance(keyed[n], Atom)
+        }
         individuals: dict[str, set[str]] = {}
         for n, v in zip(names, values, strict=True):
             atom = keyed[n]
             if v and isinstance(atom, Pred):
                 individuals.setdefault(atom.term, set()).add(atom.predicate)
-        world = Interpretation(frozenset(true_atoms), {k: frozenset(v) for k, v in individuals.items()})
-        row = {
+        world = Interpretation(
+            frozenset(true_atoms), {k: frozenset(v) for k, v in individuals.items()}
+        )
+        row: dict[str, Any] = {
             "values": dict(zip(names, values, strict=True)),
             "premises": [holds(p, world) for p in premises],
         }
@@ -317,9 +361,14 @@ def evaluate(request: dict[str, Any]) -> dict[str, Any]:
         try:
             conclusion = parse_premise(conclusion_text)
         except PremiseError as exc:
-            result.update(valid=False, consistent=None, conclusion=conclusion_text,
-                          derived=[], counterexample=None,
-                          explanation=[f"The conclusion cannot be read: {exc}"])
+            result.update(
+                valid=False,
+                consistent=None,
+                conclusion=conclusion_text,
+                derived=[],
+                counterexample=None,
+                explanation=[f"The conclusion cannot be read: {exc}"],
+            )
             result["rejected"].append({"premise": conclusion_text, "reason": str(exc)})
             return result
     result["conclusion"] = str(conclusion) if conclusion is not None else None
@@ -330,9 +379,11 @@ def evaluate(request: dict[str, Any]) -> dict[str, Any]:
         remove = int(request.get("remove", 0))
         if not 0 <= remove < len(premises):
             raise ValueError(f"no premise number {remove + 1}")
-        targets = [conclusion] if conclusion is not None else [
-            parse_premise(t) for t in derive(premises)["derived"]
-        ]
+        targets = (
+            [conclusion]
+            if conclusion is not None
+            else [parse_premise(t) for t in derive(premises)["derived"]]
+        )
         result.update(challenge(premises, remove, targets))
         return result
     checked = validate(premises, conclusion)

@@ -53,8 +53,16 @@ def parse_premise(text: str) -> Formula:
 
 _ARTICLES = re.compile(r"^(a|an|the)\s+")
 _IRREGULAR = {
-    "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse",
-    "geese": "goose", "feet": "foot", "teeth": "tooth", "data": "datum", "gods": "god",
+    "men": "man",
+    "women": "woman",
+    "people": "person",
+    "children": "child",
+    "mice": "mouse",
+    "geese": "goose",
+    "feet": "foot",
+    "teeth": "tooth",
+    "data": "datum",
+    "gods": "god",
 }
 _QUANTIFIER_START = ("all ", "every ", "each ", "no ", "some ", "if ", "not ", "either ")
 
@@ -116,7 +124,11 @@ def _english(s: str, original: str) -> Formula:
 def _categorical_with(s: str, word: str) -> bool:
     # "all birds and bats are animals" is not a conjunction of sentences: refuse it clearly
     head = s.split(word)[0]
-    return head.startswith(("all ", "no ", "some ", "every ", "each ")) and " are " not in head and " is " not in head
+    return (
+        head.startswith(("all ", "no ", "some ", "every ", "each "))
+        and " are " not in head
+        and " is " not in head
+    )
 
 
 _FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -171,7 +183,15 @@ _TOKEN = re.compile(r"\s*(<->|->|[~!¬&|()∧∨→↔]|[A-Za-z_][A-Za-z0-9_]*)"
 _NORMAL = {"!": "~", "¬": "~", "∧": "&", "∨": "|", "→": "->", "↔": "<->"}
 # lowest to highest precedence; implication is right-associative
 _LEVELS = (("<->",), ("->",), ("|", "nor"), ("xor",), ("&", "nand"))
-_OPS = {"<->": "iff", "->": "implies", "|": "or", "nor": "nor", "xor": "xor", "&": "and", "nand": "nand"}
+_OPS = {
+    "<->": "iff",
+    "->": "implies",
+    "|": "or",
+    "nor": "nor",
+    "xor": "xor",
+    "&": "and",
+    "nand": "nand",
+}
 
 
 class _Propositional:
@@ -184,9 +204,13 @@ class _Propositional:
             if match is None:
                 if text[pos:].strip() == "":
                     break
-                raise PremiseError(text, f"unexpected {text[pos:].strip()[0]!r} at column {pos + 1}")
+                raise PremiseError(
+                    text, f"unexpected {text[pos:].strip()[0]!r} at column {pos + 1}"
+                )
             token = match.group(1)
-            self.tokens.append(_NORMAL.get(token, token.lower() if token.lower() in _OPS else token))
+            self.tokens.append(
+                _NORMAL.get(token, token.lower() if token.lower() in _OPS else token)
+            )
             pos = match.end()
         self.pos = 0
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pysat.solvers import Solver
+from pysat.solvers import Solver  # type: ignore[import-untyped]
 
 from mastermind.reasoning.formulas import (
     Atom,
@@ -27,9 +27,6 @@ from mastermind.reasoning.formulas import (
     predicates,
     terms,
 )
-
-# Ground, negation-normal formulas: literals, and/or of them, and existential/universal claims.
-_Ground = tuple  # ("lit", key, positive) | ("and", [...]) | ("or", [...])
 
 
 @dataclass(slots=True)
@@ -124,7 +121,9 @@ def _ground_categorical(problem: _Problem, claim: Categorical) -> Formula:
         return Binary("and", Pred(s, witness), has_p)
     parts: list[Formula] = []
     for individual in problem.individuals:  # every individual, witnesses included
-        consequent: Formula = Pred(p, individual) if claim.kind == "all" else Not(Pred(p, individual))
+        consequent: Formula = (
+            Pred(p, individual) if claim.kind == "all" else Not(Pred(p, individual))
+        )
         parts.append(Binary("or", Not(Pred(s, individual)), consequent))
     if not parts:
         return _TRUE
@@ -149,7 +148,9 @@ class Reasoner:
             selector = self.problem.fresh()
             self.selectors.append(selector)
             self.problem.clauses.append([-selector, literals[index]])
-        self.predicates = sorted(set().union(*(predicates(f) for f in formulas))) if formulas else []
+        self.predicates = (
+            sorted(set().union(*(predicates(f) for f in formulas))) if formulas else []
+        )
         self._solver = Solver(name="minisat22", bootstrap_with=self.problem.clauses)
 
     def close(self) -> None:

@@ -1,0 +1,150 @@
+"""The llm agent against a local chat-completions server, and the socratic agent in a run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from mastermind.agent import AgentRegistry
+from mastermind.clock import FakeClock
+from mastermind.coordinator import Coordinator, Settings
+from mastermind.events import Event, RunStatus
+from mastermind.loader import Definition
+from tests.servers import serve
+
+Load = Callable[[str], Definition]
+
+
+def chat_server(
+    answers: list[str], status: list[int] | None = None
+) -> tuple[web.Application, list[dict[str, Any]]]:
+    """A minimal OpenAI-compatible /v1/chat/completions: answers in order."""
+    seen: list[dict[str, Any]] = []
+    statuses = list(status or [])
+
+    async def completions(request: web.Request) -> web.Response:
+        body = await request.json()
+        seen.append({"body": body, "auth": request.headers.get("Authorization")})
+        if statuses:
+            code = statuses.pop(0)
+            if code != 200:
+                return web.json_response({"error": {"message": "slow down"}}, status=code)
+        content = answers.pop(0)
+        return web.json_response(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    return app, seen
+
+
+FLOW = """
+name: ask
+inputs: {base: {type: string}}
+on_failure: continue
+steps:
+  plain:
+    agent: llm
+    with: {base_url: "${{ inputs.base }}/v1", model: tiny, prompt: "Say hi", api_key: sk-test}
+  checked:
+    agent: llm
+    retry: {attempts: 2, initial: 1s}
+    with:
+      base_url: "${{ inputs.base }}/v1"
+      model: tiny
+      system: Answer with one sentence, the conclusion only.
+      prompt: "All humans are mortal. Socrates is a human. What follows?"
+      validate_with: socratic
+      premises: ["All humans are mortal.", "Socrates is a human."]
+  wrong:
+    agent: llm
+    needs: [checked]
+    with:
+      base_url: "${{ inputs.base }}/v1"
+      model: tiny
+      prompt: "What follows?"
+      validate_with: socratic
+      premises: ["If it rains then the street is wet.", "The street is wet."]
+"""
+
+
+async def test_llm_with_socratic_validation(registry: AgentRegistry, load: Load) -> None:
+    app, seen = chat_server(
+        ["hi!", "Socrates is mortal.", "It rains."], status=[200, 429, 200, 200]
+    )
+    definition = load(FLOW)
+    async with (
+        serve(app) as base,
+        Coordinator(
+            registry, clock=FakeClock(), settings=Settings(process_pool_size=1)
+        ) as coordinator,
+    ):
+        events: list[Event] = []
+        coordinator.subscribe(events.append)
+        result = await coordinator.run(definition, {"base": base})
+    final = {e.step_id: e for e in events if e.step_id and e.status in ("succeeded", "failed")}
+    assert result.status == RunStatus.SUCCEEDED
+    assert final["plain"].outputs["content"] == "hi!"
+    assert final["plain"].outputs["usage"]["total_tokens"] == 15
+    assert seen[0]["auth"] == "Bearer sk-test"
+    assert seen[0]["body"]["messages"] == [{"role": "user", "content": "Say hi"}]
+    assert final["checked"].attempt == 2  # the 429 was retried
+    checked = final["checked"].outputs
+    assert checked["accepted"] is True and checked["validation"]["valid"] is True
+    wrong = final["wrong"].outputs
+    assert wrong["accepted"] is False
+    assert wrong["validation"]["counterexample"]["atoms"] == {"it rains": False}
+
+
+SOCRATIC = """
+name: reason
+steps:
+  check:
+    agent: socratic
+    with:
+      premises: ["All humans are mortal.", "Socrates is a human."]
+      conclusion: "Socrates is mortal."
+  derive:
+    agent: socratic
+    with: {premises: ["p -> q", "q -> r", "p"]}
+  challenge:
+    agent: socratic
+    with: {premises: ["p -> q", "q -> r", "p"], operation: challenge, remove: 2}
+outputs:
+  valid: ${{ steps.check.outputs.valid }}
+  derived: ${{ steps.derive.outputs.derived }}
+  lost: ${{ steps.challenge.outputs.no_longer_follow }}
+"""
+
+
+async def test_socratic_agent_runs_in_the_pool(registry: AgentRegistry, load: Load) -> None:
+    async with Coordinator(registry, settings=Settings(process_pool_size=1)) as coordinator:
+        result = await coordinator.run(load(SOCRATIC))
+        calls = coordinator.process_pool.calls
+    assert result.ok
+    assert result.outputs == {"valid": True, "derived": ["q", "r"], "lost": ["r"]}
+    assert calls == 3
+
+
+def test_unreadable_premise_is_caught_when_the_workflow_loads(load: Load) -> None:
+    import pytest
+
+    from mastermind.errors import WorkflowError
+
+    with pytest.raises(WorkflowError, match="premise 1: cannot read 'All humans mortal'"):
+        load("name: bad\nsteps:\n  s: {agent: socratic, with: {premises: [All humans mortal]}}\n")

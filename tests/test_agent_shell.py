@@ -1,0 +1,140 @@
+"""The shell agent with real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from mastermind.agent import AgentRegistry
+from mastermind.coordinator import Coordinator
+from mastermind.events import Event, RunStatus
+from mastermind.loader import Definition
+from mastermind.run import RunResult
+
+Load = Callable[[str], Definition]
+
+
+async def run(
+    registry: AgentRegistry, definition: Definition, **inputs: object
+) -> tuple[RunResult, dict[str, Event]]:
+    async with Coordinator(registry) as coordinator:
+        events: list[Event] = []
+        coordinator.subscribe(events.append)
+        result = await coordinator.run(definition, inputs)
+    final = {e.step_id: e for e in events if e.step_id and e.status in ("succeeded", "failed")}
+    return result, final
+
+
+async def test_argv_exit_codes_and_output(registry: AgentRegistry, load: Load) -> None:
+    definition = load(
+        """
+name: sh
+on_failure: continue
+steps:
+  echo: {agent: shell, with: {argv: [echo, hello]}}
+  code: {agent: shell, with: {argv: [sh, -c, "echo oops >&2; exit 3"]}}
+  allowed: {agent: shell, with: {argv: ["false"], ok_codes: [1]}}
+  stdin: {agent: shell, with: {argv: [cat], stdin: "piped"}}
+  missing: {agent: shell, with: {argv: [/no/such/program]}}
+  big: {agent: shell, with: {argv: [sh, -c, "yes | head -c 100000"], max_output: 10}}
+"""
+    )
+    _result, final = await run(registry, definition)
+    assert final["echo"].outputs == {
+        "exit_code": 0,
+        "stdout": "hello\n",
+        "stderr": "",
+        "truncated": False,
+    }
+    assert final["code"].error == "sh exited with code 3: oops"
+    assert final["allowed"].outputs["exit_code"] == 1
+    assert final["stdin"].outputs["stdout"] == "piped"
+    assert "cannot start '/no/such/program'" in (final["missing"].error or "")
+    assert final["big"].outputs["truncated"] is True and len(final["big"].outputs["stdout"]) == 10
+
+
+async def test_arguments_stay_literal(registry: AgentRegistry, load: Load, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    definition = load(
+        """
+name: literal
+inputs: {evil: {type: string}}
+steps:
+  echo: {agent: shell, with: {argv: [echo, "${{ inputs.evil }}", "$(id)"]}}
+  via_env:
+    agent: shell
+    with: {shell: true, command: 'printf "%s" "$EVIL"', env: {EVIL: "${{ inputs.evil }}"}}
+"""
+    )
+    evil = f"'; touch {marker}; '"
+    _result, final = await run(registry, definition, evil=evil)
+    assert final["echo"].outputs["stdout"] == f"{evil} $(id)\n"
+    assert final["via_env"].outputs["stdout"] == evil
+    assert not marker.exists()
+
+
+async def test_idempotency_key_is_in_the_environment(registry: AgentRegistry, load: Load) -> None:
+    definition = load(
+        "name: env\nsteps:\n  k: {agent: shell, for_each: '${{ [1] }}', with: {shell: true,"
+        " command: 'echo $MASTERMIND_IDEMPOTENCY_KEY'}}\n"
+    )
+    result, final = await run(registry, definition)
+    assert final["k"].outputs[0]["stdout"].strip() == f"{result.run_id}/k/0"
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_timeout_kills_the_whole_process_tree(
+    registry: AgentRegistry, load: Load, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    definition = load(
+        f"""
+name: tree
+steps:
+  stuck:
+    agent: shell
+    timeout: 500ms
+    with:
+      shell: true
+      kill_grace: 200ms
+      command: >-
+        trap '' TERM; sleep 60 & echo $! >> {pids};
+        sh -c 'trap "" TERM; sleep 60' & echo $! >> {pids};
+        echo $$ >> {pids}; wait
+"""
+    )
+    _result, final = await run(registry, definition)
+    assert final["stuck"].error == "timed out after 0.5s"
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 3
+    for _ in range(50):
+        if not any(alive(pid) for pid in started):
+            break
+        await asyncio.sleep(0.01)
+    assert not any(alive(pid) for pid in started), [p for p in started if alive(p)]
+
+
+async def test_background_children_do_not_hold_the_step(
+    registry: AgentRegistry, load: Load
+) -> None:
+    definition = load(
+        "name: bg\nsteps:\n  b: {agent: shell, timeout: 10s, with: {shell: true,"
+        " command: 'sleep 60 & echo started'}}\n"
+    )
+    result, final = await run(registry, definition)
+    assert result.status == RunStatus.SUCCEEDED
+    assert final["b"].outputs["stdout"] == "started\n"
