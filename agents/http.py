@@ -58,14 +58,19 @@ class HttpAgent(Agent[HttpParams]):
                 limit=self.limit, limit_per_host=self.limit_per_host, ttl_dns_cache=300
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": self.user_agent}
+                connector=connector,
+                headers={"User-Agent": self.user_agent},
+                timeout=_NO_TIMEOUT,  # the step's timeout governs; `timeout:` narrows it
             )
         return self._session
 
     async def run(self, params: HttpParams, ctx: StepContext) -> Any:
         headers = {"Idempotency-Key": ctx.idempotency_key, **params.headers}
-        timeout = aiohttp.ClientTimeout(total=params.timeout)
-        kwargs: dict[str, Any] = {"headers": headers, "params": params.query, "timeout": timeout}
+        kwargs: dict[str, Any] = {"headers": headers}
+        if params.query:
+            kwargs["params"] = params.query
+        if params.timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=params.timeout)
         if params.json_body is not None:
             kwargs["json"] = params.json_body
         elif params.body is not None:
@@ -110,10 +115,15 @@ class HttpAgent(Agent[HttpParams]):
             self._session = None
 
 
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
+
+
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
     declared = response.content_length
-    if declared is not None and declared > limit:
-        raise StepError(f"response body of {declared} bytes is over the {limit}-byte limit")
+    if declared is not None:
+        if declared > limit:
+            raise StepError(f"response body of {declared} bytes is over the {limit}-byte limit")
+        return await response.read()  # the length is known and allowed: one read
     data = bytearray()
     async for chunk in response.content.iter_chunked(65536):
         data += chunk

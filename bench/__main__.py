@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import engine, loading
+from bench import agents_bench, engine, loading
 from bench.core import Benchmark, Figure, table, write_report
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -15,6 +15,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "fan_out": engine.fan_out,
     "chain": engine.chain_latency,
     "io": engine.io_concurrency,
+    "socratic": agents_bench.socratic,
+    "cpu": agents_bench.cpu_fan_out,
+    "http": agents_bench.http,
 }
 
 

@@ -50,6 +50,7 @@ class CompiledStep:
     condition_checks_status: bool  # uses always()/failure()/...: evaluated even after a failure
     for_each: Template | None
     params: Template
+    params_per_item: bool  # `with:` reads item/index: render it for every instance
     outputs: Template | None
     retry: RetryPolicy | None
     timeout: float | None
@@ -513,6 +514,9 @@ def _compile(spec: Workflow, source: Source, registry: AgentRegistry) -> Definit
             and any(e.calls & STATUS_FUNCTIONS for _, e in condition.expressions()),
             for_each=for_each,
             params=params,
+            params_per_item=any(
+                ref[0] in ("item", "index") for _, e in params.expressions() for ref in e.reads
+            ),
             outputs=outputs,
             retry=step.retry or spec.retry,
             timeout=step.timeout,

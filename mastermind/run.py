@@ -30,7 +30,6 @@ from mastermind.events import Event, RunStatus, StepStatus
 from mastermind.expressions import STATUS_KEY
 from mastermind.retry import NO_RETRY, backoff_delay
 from mastermind.signals import SignalBox
-from mastermind.templates import Constant
 
 if TYPE_CHECKING:
     from mastermind.coordinator import Coordinator
@@ -431,8 +430,8 @@ class RunExecution:
             env["index"] = instance.index
         raw = step.params.render(env)
         params = step.agent.Params.model_validate(raw)
-        if isinstance(step.params, Constant) or (instance.index is None):
-            state.params = params
+        if not step.params_per_item:
+            state.params = params  # the same for every item: render and validate once
         return params
 
     async def _attempts(self, instance: _Instance) -> tuple[StepStatus, Any, str | None]:
