@@ -114,12 +114,13 @@ import sys
 from aiohttp import web
 async def ok(request): return web.Response(text="ok")
 app = web.Application(); app.router.add_get("/", ok)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=lambda *a: print("ready", flush=True))
+ready = lambda *a: print("ready", flush=True)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=ready)
 """
 
 
 def http(quick: bool) -> list[Figure]:
-    """N GETs to a local aiohttp server (another process): agent vs raw aiohttp, same concurrency."""
+    """N GETs to a local aiohttp server (another process): agent vs raw aiohttp, same limit."""
     n = 1_000 if quick else 10_000
     concurrency = 64
     port = 18765
