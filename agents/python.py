@@ -17,6 +17,9 @@ class PythonParams(Params):
     )
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    context: bool = Field(
+        False, description="pass context={run_id, step_id, item_index, attempt, idempotency_key}"
+    )
 
 
 class PythonAgent(Agent[PythonParams]):
@@ -32,9 +35,18 @@ class PythonAgent(Agent[PythonParams]):
 
     async def run(self, params: PythonParams, ctx: StepContext) -> Any:
         function = import_callable(params.function)
+        kwargs = dict(params.kwargs)
+        if params.context:
+            kwargs["context"] = {
+                "run_id": ctx.run_id,
+                "step_id": ctx.step_id,
+                "item_index": ctx.item_index,
+                "attempt": ctx.attempt,
+                "idempotency_key": ctx.idempotency_key,
+            }
         if inspect.iscoroutinefunction(function):
-            return await function(*params.args, **params.kwargs)
-        result = await asyncio.to_thread(function, *params.args, **params.kwargs)
+            return await function(*params.args, **kwargs)
+        result = await asyncio.to_thread(function, *params.args, **kwargs)
         if inspect.isawaitable(result):
             return await result
         return result

@@ -1,27 +1,52 @@
-"""`mastermind run`: run a workflow in this process, with live progress and JSON outputs."""
+"""`mastermind run` and `mastermind resume`: run workflows in this process, recorded in the
+state directory (SQLite), with live progress and JSON outputs."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import signal
+import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from mastermind.agent import AgentRegistry
 from mastermind.coordinator import Coordinator, new_run_id
-from mastermind.errors import InputError
+from mastermind.errors import InputError, MastermindError
 from mastermind.events import RunStatus
 from mastermind.inputs import parse_cli_input
 from mastermind.loader import Definition, load_file
 from mastermind.progress import Progress
 from mastermind.run import RunResult
+from mastermind.store.base import Store
+from mastermind.store.memory import MemoryStore
+from mastermind.store.sqlite import SqliteStore
+
+
+def default_state_dir() -> Path:
+    """$MASTERMIND_STATE_DIR, else $XDG_STATE_HOME/mastermind, else ~/.local/state/mastermind."""
+    if os.environ.get("MASTERMIND_STATE_DIR"):
+        return Path(os.environ["MASTERMIND_STATE_DIR"])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mastermind"
+
+
+def add_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where runs are recorded "
+        "(default: $MASTERMIND_STATE_DIR or ~/.local/state/mastermind)",
+    )
 
 
 def add_run_commands(sub: Any) -> None:
-    """Register `run` on the CLI's sub-command parser."""
+    """Register `run`, `resume` and `runs` on the CLI's sub-command parser."""
     run = sub.add_parser("run", help="run a workflow here, without a daemon")
     run.add_argument("file")
     run.add_argument(
@@ -34,7 +59,28 @@ def add_run_commands(sub: Any) -> None:
     )
     run.add_argument("--inputs", metavar="FILE", help="a JSON file of inputs")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress, outputs only")
+    run.add_argument(
+        "--ephemeral", action="store_true", help="keep the run in memory only (not resumable)"
+    )
+    add_state_dir(run)
     run.set_defaults(handler=cmd_run)
+
+    resume = sub.add_parser("resume", help="continue unfinished runs after a crash")
+    resume.add_argument("run_id", nargs="?", help="one run (default: every unfinished run)")
+    resume.add_argument("-q", "--quiet", action="store_true")
+    add_state_dir(resume)
+    resume.set_defaults(handler=cmd_resume)
+
+    from mastermind.cli_runs import add_runs_command
+
+    add_runs_command(sub, add_state_dir)
+
+
+def open_store(args: argparse.Namespace) -> Store:
+    """The store the command should use."""
+    if getattr(args, "ephemeral", False):
+        return MemoryStore()
+    return SqliteStore(args.state_dir or default_state_dir())
 
 
 def _inputs(definition: Definition, args: argparse.Namespace) -> dict[str, Any]:
@@ -58,12 +104,77 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = AgentRegistry()
     definition = load_file(args.file, registry)
     inputs = _inputs(definition, args)
-    result = run_with_loop(_run(definition, inputs, registry, quiet=args.quiet))
-    if result.outputs is not None or result.ok:
-        print(json.dumps(result.outputs, indent=2, default=str))
-    if result.status == RunStatus.CANCELLED:
+    run_id = new_run_id()
+
+    async def start(coordinator: Coordinator) -> list[str]:
+        await coordinator.submit(definition, inputs, run_id=run_id)
+        return [run_id]
+
+    sizes = {run_id: len(definition.steps)}
+    results = run_with_loop(_drive(open_store(args), registry, start, sizes, quiet=args.quiet))
+    return _report(results)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Resume one or every unfinished run in the state directory."""
+    registry = AgentRegistry()
+
+    async def start(coordinator: Coordinator) -> list[str]:
+        store = coordinator.store
+        if args.run_id:
+            candidates = [args.run_id]
+        else:
+            candidates = [r.run_id for r in await store.unfinished_runs() if r.parent is None]
+        started = []
+        for run_id in candidates:
+            owner = await store.owner_of(run_id)
+            if owner is not None and _alive_elsewhere(owner):
+                print(f"mastermind: {run_id} is being run by {owner}; skipped", file=sys.stderr)
+                continue
+            await coordinator.resume(run_id)
+            started.append(run_id)
+        if not started:
+            print("mastermind: nothing to resume", file=sys.stderr)
+        return started
+
+    results = run_with_loop(_drive(open_store(args), registry, start, {}, quiet=args.quiet))
+    return _report(results)
+
+
+def _alive_elsewhere(owner: str) -> bool:
+    """Is `host:pid` another live process on this machine?"""
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid_text}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def _report(results: list[RunResult]) -> int:
+    if len(results) == 1:
+        result = results[0]
+        if result.outputs is not None or result.ok:
+            print(json.dumps(result.outputs, indent=2, default=str))
+    elif results:
+        print(
+            json.dumps(
+                {r.run_id: {"status": r.status, "outputs": r.outputs} for r in results},
+                indent=2,
+                default=str,
+            )
+        )
+    if any(r.status == RunStatus.CANCELLED for r in results):
         return 130
-    return 0 if result.ok else 1
+    return 0 if all(r.ok for r in results) else 1
 
 
 def run_with_loop(coro: Any) -> Any:
@@ -78,16 +189,31 @@ def run_with_loop(coro: Any) -> Any:
         return runner.run(coro)
 
 
-async def _run(
-    definition: Definition, inputs: dict[str, Any], registry: AgentRegistry, *, quiet: bool
-) -> RunResult:
+async def _drive(
+    store: Store,
+    registry: AgentRegistry,
+    start: Callable[[Coordinator], Awaitable[list[str]]],
+    sizes: dict[str, int],
+    *,
+    quiet: bool,
+) -> list[RunResult]:
+    """Open the store, start runs, show progress, wait; Ctrl-C cancels the runs cleanly."""
     loop = asyncio.get_running_loop()
-    async with Coordinator(registry) as coordinator:
-        run_id = new_run_id()
-        progress = None if quiet else Progress(sys.stderr, run_id, len(definition.steps))
-        if progress is not None:
-            coordinator.subscribe(progress)
-        await coordinator.submit(definition, inputs, run_id=run_id)
+    try:
+        coordinator = Coordinator(registry, store)
+        await coordinator.__aenter__()
+    except (OSError, MastermindError) as exc:
+        raise MastermindError(f"cannot open the state directory: {exc}") from None
+    try:
+        progress: list[Progress] = []
+        if not quiet:
+            for run_id, size in sizes.items():
+                progress.append(Progress(sys.stderr, run_id, size))
+                coordinator.subscribe(progress[-1])
+        run_ids = await start(coordinator)
+        if not quiet and not sizes:
+            for run_id in run_ids:  # resumed runs: progress from here on
+                coordinator.subscribe(Progress(sys.stderr, run_id, 0))
         main = asyncio.current_task()
         interrupts = 0
 
@@ -95,20 +221,20 @@ async def _run(
             nonlocal interrupts
             interrupts += 1
             if interrupts == 1:
-                print(
-                    "\ninterrupted: cancelling the run (Ctrl-C again to stop at once)",
-                    file=sys.stderr,
-                )
-                coordinator.cancel(run_id)
+                print("\ninterrupted: cancelling (Ctrl-C again to stop at once)", file=sys.stderr)
+                for run_id in run_ids:
+                    coordinator.cancel(run_id)
             elif main is not None:
                 main.cancel()
 
         loop.add_signal_handler(signal.SIGINT, interrupt)
         loop.add_signal_handler(signal.SIGTERM, interrupt)
         try:
-            return await coordinator.wait(run_id)
+            return [await coordinator.wait(run_id) for run_id in run_ids]
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             loop.remove_signal_handler(signal.SIGTERM)
-            if progress is not None:
-                progress.close()
+            for bar in progress:
+                bar.close()
+    finally:
+        await coordinator.aclose()

@@ -24,13 +24,13 @@ from typing import Any
 from mastermind.agent import AgentRegistry
 from mastermind.clock import Clock, SystemClock
 from mastermind.errors import MastermindError, StepError, WorkflowError
-from mastermind.events import Event, RunStatus
+from mastermind.events import Event, RunStatus, StepStatus
 from mastermind.inputs import resolve_inputs
 from mastermind.limits import Limits
-from mastermind.loader import Definition, load_file
+from mastermind.loader import Definition, load_file, load_text
 from mastermind.process_pool import ProcessPool
-from mastermind.run import RunExecution, RunResult
-from mastermind.store.base import RunRecord, Store
+from mastermind.run import RunExecution, RunResult, StepRestore
+from mastermind.store.base import RunRecord, StepRecord, Store
 from mastermind.store.memory import MemoryStore
 
 Listener = Callable[[Event], None]
@@ -46,6 +46,7 @@ class Settings:
     pools: dict[str, int] = field(default_factory=dict)
     default_pool_size: int = 4
     process_pool_size: int | None = None  # workers for CPU steps; default: the number of cores
+    decision_timeout: float = 7 * 86400.0  # how long an `unknown` step waits for retry/skip
 
 
 class RunNotFound(MastermindError):
@@ -83,6 +84,7 @@ class Coordinator:
         self._closing = False
         self._services: dict[str, Mapping[str, Any]] = {}
         self._process_pool: ProcessPool | None = None
+        self._ended: dict[str, RunResult | BaseException] = {}
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -150,7 +152,7 @@ class Coordinator:
             workflow=definition.name,
             digest=definition.digest,
             definition=definition.text,
-            file=definition.file,
+            file=definition.location or definition.file,  # sub-workflows resolve from here
             inputs=resolved,
             created_at=self.clock.time(),
             parent=parent,
@@ -165,10 +167,21 @@ class Coordinator:
         task = asyncio.get_running_loop().create_task(execution.execute(), name=f"run:{run_id}")
         self._tasks[run_id] = task
 
-        def forget(_: asyncio.Task[RunResult]) -> None:
+        def forget(done: asyncio.Task[RunResult]) -> None:
             self._services.pop(run_id, None)
             self._active.pop(run_id, None)
             self._tasks.pop(run_id, None)
+            if done.cancelled():
+                return
+            error = done.exception()
+            if error is not None:
+                # e.g. the store failed: the run stays unfinished in the store, resumable
+                self.log.error("run %s stopped: %s", run_id, error, exc_info=error)
+                self._ended[run_id] = error
+            else:
+                self._ended[run_id] = done.result()
+            while len(self._ended) > 10_000:  # remember recent outcomes for late waiters
+                self._ended.pop(next(iter(self._ended)))
 
         task.add_done_callback(forget)
 
@@ -176,6 +189,11 @@ class Coordinator:
         """Wait for a run to end (bound it with asyncio.timeout); its result if already ended."""
         task = self._tasks.get(run_id)
         if task is None:
+            ended = self._ended.get(run_id)
+            if isinstance(ended, BaseException):
+                raise MastermindError(f"run {run_id} stopped: {ended}")
+            if ended is not None:
+                return ended
             record = await self.store.get_run(run_id)
             if record is None or not record.finished:
                 raise RunNotFound(f"no active run {run_id}")
@@ -211,6 +229,27 @@ class Coordinator:
             return False
         execution.signals.deliver(name, payload)
         return True
+
+    async def resume(self, run_id: str) -> str:
+        """Continue an unfinished run from the store: finished steps keep their outcome, steps
+        that were running run again with the same idempotency keys (at-least-once), and
+        at_most_once steps that were running wait for a decision (signal decide.<step>)."""
+        if run_id in self._active:
+            return run_id
+        record = await self.store.adopt(run_id)
+        if record is None:
+            raise RunNotFound(f"no run {run_id} in the store")
+        if record.finished:
+            raise MastermindError(f"run {run_id} already {record.status}")
+        definition = await asyncio.to_thread(
+            load_text, record.definition, record.file, self.registry
+        )
+        restore = restore_plan(definition, await self.store.steps(run_id))
+        execution = RunExecution(
+            self, definition, run_id, record.inputs, restore=restore, seq=record.last_seq
+        )
+        self._start(execution)
+        return run_id
 
     async def resolve_workflow(self, reference: str, relative_to: str) -> Definition:
         """A sub-workflow: a name in the catalog, or a file path relative to the caller's file."""
@@ -262,3 +301,35 @@ def new_run_id() -> str:
 def child_run_id(idempotency_key: str) -> str:
     """The run id a sub-workflow step uses: stable across attempts and restarts."""
     return uuid.uuid5(uuid.NAMESPACE_URL, "mastermind:" + idempotency_key).hex
+
+
+def restore_plan(definition: Definition, records: list[StepRecord]) -> dict[str, StepRestore]:
+    """What a crashed run's stored step records mean for its resumption."""
+    plan: dict[str, StepRestore] = {}
+    for record in records:
+        step = definition.steps.get(record.step_id)
+        if step is None:
+            continue
+        restore = plan.setdefault(record.step_id, StepRestore())
+        whole = record.item_index is None
+        status = StepStatus(record.status)
+        if whole and status.finished:
+            restore.status, restore.outputs, restore.error = status, record.outputs, record.error
+            continue
+        if not whole and status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
+            restore.finished[int(record.item_index or 0)] = (status, record.outputs)
+            continue
+        if whole and step.for_each is not None:
+            continue  # an unfinished fan-out: its items say what is left
+        index = record.item_index
+        # interrupted mid-attempt: running, cancelled by a shutdown, or already unknown
+        running = status in (StepStatus.RUNNING, StepStatus.CANCELLED, StepStatus.UNKNOWN)
+        if status == StepStatus.QUEUED or record.attempt == 0:
+            restore.attempts[index] = 1  # nothing ran yet
+        else:
+            # the interrupted attempt runs again under its own number; after a failed attempt
+            # (retrying) the next one is due
+            restore.attempts[index] = record.attempt + (0 if running else 1)
+        if running and step.spec.effect == "at_most_once":
+            restore.unknown.add(index)
+    return plan

@@ -80,3 +80,7 @@ class RetryableStepError(StepError):
     """A transient failure (a 503, a lost worker, a dropped connection): worth another attempt."""
 
     retryable = True
+
+
+class OutputRejected(MastermindError):
+    """The store refuses a step's outputs (larger than max_output_bytes, or not JSON data)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import types
 import typing
 from collections.abc import Iterable, Iterator
@@ -67,6 +68,7 @@ class Definition:
     steps: dict[str, CompiledStep]
     order: tuple[str, ...]
     outputs: Template
+    location: str = ""  # absolute path of the file, if it came from one
 
     @property
     def name(self) -> str:
@@ -97,7 +99,9 @@ def load_file(
                 )
     except OSError as exc:
         raise WorkflowError([Problem(file, 0, 0, "", f"cannot read: {exc.strerror}")]) from None
-    return load_text(data, file, registry, limits)
+    definition = load_text(data, file, registry, limits)
+    definition.location = os.path.abspath(path)
+    return definition
 
 
 def load_text(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mastermind.agent import StepContext
-from mastermind.errors import ExpressionError, MastermindError, StepError
+from mastermind.errors import ExpressionError, MastermindError, OutputRejected, StepError
 from mastermind.events import Event, RunStatus, StepStatus
 from mastermind.expressions import STATUS_KEY
 from mastermind.retry import NO_RETRY, backoff_delay
@@ -52,11 +52,25 @@ class RunResult:
 
 
 @dataclass(slots=True)
+class StepRestore:
+    """What an earlier life of a run (before a crash) left of one step."""
+
+    status: str | None = None  # the whole step's final status, or None if it was unfinished
+    outputs: Any = None
+    error: str | None = None
+    finished: dict[int, tuple[str, Any]] = field(default_factory=dict)  # item → (status, outputs)
+    attempts: dict[int | None, int] = field(default_factory=dict)  # instance → attempts made
+    unknown: set[int | None] = field(default_factory=set)  # at_most_once, running at the crash
+
+
+@dataclass(slots=True)
 class _Instance:
     step: CompiledStep
     index: int | None
     item: Any = None
     started: bool = False
+    first_attempt: int = 1
+    unknown: bool = False  # ask a person (signal decide.<step>) before running it again
 
 
 @dataclass(slots=True)
@@ -67,6 +81,7 @@ class _StepState:
     started: int = 0
     failed: int = 0
     cancelled: int = 0
+    skipped: int = 0
     outputs: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     params: Any = None  # validated Params, cached when `with:` has no expressions
@@ -84,7 +99,8 @@ class RunExecution:
         run_id: str,
         inputs: dict[str, Any],
         *,
-        steps_done: dict[str, tuple[str, Any]] | None = None,
+        restore: dict[str, StepRestore] | None = None,
+        seq: int = 0,
         depth: int = 0,
     ) -> None:
         self.depth = depth  # how deeply this run is nested in sub-workflow steps
@@ -93,7 +109,7 @@ class RunExecution:
         self.run_id = run_id
         self.inputs = inputs
         self.signals = SignalBox()
-        self.seq = 0
+        self.seq = seq  # continues after the last stored event when a run is resumed
         self._states = {step_id: _StepState() for step_id in definition.steps}
         self._waiting_on = {sid: len(step.needs) for sid, step in definition.steps.items()}
         self._steps_view: dict[str, dict[str, Any]] = {}
@@ -111,7 +127,7 @@ class RunExecution:
             "run": {"id": run_id, "workflow": definition.name},
             "secrets": coordinator.secrets,
         }
-        self._restored = steps_done or {}
+        self._restore_plan = restore or {}
 
     # ------------------------------------------------------------------------------ events
 
@@ -242,19 +258,21 @@ class RunExecution:
                 await self.emit(status, step, error=error, outputs=outputs)
 
     async def _restore(self) -> None:
-        """Mark steps finished in an earlier life of this run (resume) as done, without running."""
-        for step_id, (status, outputs) in self._restored.items():
+        """Take over what an earlier life of this run finished: those steps are not run again."""
+        finished = [sid for sid, r in self._restore_plan.items() if r.status is not None]
+        for step_id in finished:
+            restored = self._restore_plan[step_id]
             state = self._states[step_id]
             state.final = True
-            state.status = StepStatus(status)
-            self._steps_view[step_id] = {"outputs": outputs, "status": status}
+            state.status = StepStatus(str(restored.status))
+            self._steps_view[step_id] = {"outputs": restored.outputs, "status": restored.status}
             self._final_steps += 1
-        if self._restored:
-            for step_id in self._restored:
-                for child in self.definition.steps[step_id].dependents:
-                    self._waiting_on[child] -= 1
-            for step_id in self._restored:
-                self._waiting_on[step_id] = -1  # never start again
+        for step_id in finished:
+            for child in self.definition.steps[step_id].dependents:
+                self._waiting_on[child] -= 1
+            self._waiting_on[step_id] = -1  # never start again
+        if any(self._states[sid].status == StepStatus.FAILED for sid in finished):
+            self._failed()
 
     # ------------------------------------------------------------------------------ scheduling
 
@@ -305,8 +323,9 @@ class RunExecution:
             return await self._settle(
                 step, StepStatus.SKIPPED, error="an upstream step did not succeed"
             )
+        restored = self._restore_plan.get(step.id)
         if step.for_each is None:
-            self._ready.append(_Instance(step, None))
+            self._ready.append(self._instance(step, None, None, restored))
             state.total = 1
             state.outputs = [None]
         else:
@@ -324,9 +343,34 @@ class RunExecution:
                 return await self._settle(step, StepStatus.SUCCEEDED, outputs=[])
             state.total = len(items)
             state.outputs = [None] * len(items)
-            self._ready.extend(_Instance(step, i, item) for i, item in enumerate(items))
+            done = restored.finished if restored is not None else {}
+            for index, item in enumerate(items):
+                if index in done:  # finished before the crash: keep its outcome
+                    status, outputs = done[index]
+                    state.outputs[index] = outputs
+                    state.finished += 1
+                    if status == StepStatus.FAILED:
+                        state.failed += 1
+                else:
+                    self._ready.append(self._instance(step, index, item, restored))
+            if state.finished == state.total:
+                await self._finish_step(step)
+                return False
         await self.emit(StepStatus.QUEUED, step)
         return False
+
+    def _instance(
+        self, step: CompiledStep, index: int | None, item: Any, restored: StepRestore | None
+    ) -> _Instance:
+        if restored is None:
+            return _Instance(step, index, item)
+        return _Instance(
+            step,
+            index,
+            item,
+            first_attempt=restored.attempts.get(index, 1),
+            unknown=index in restored.unknown,
+        )
 
     async def _settle(
         self,
@@ -385,6 +429,8 @@ class RunExecution:
         state = self._states[step.id]
         state.finished += 1
         state.outputs[instance.index or 0] = outputs
+        if status == StepStatus.SKIPPED:
+            state.skipped += 1
         if status == StepStatus.FAILED:
             state.failed += 1
             if error:
@@ -398,7 +444,9 @@ class RunExecution:
     async def _finish_step(self, step: CompiledStep) -> None:
         state = self._states[step.id]
         outputs = state.outputs if step.for_each is not None else state.outputs[0]
-        if state.failed:
+        if state.skipped == state.total and step.for_each is None:
+            status, error = StepStatus.SKIPPED, "skipped by decision after a crash"
+        elif state.failed:
             status = StepStatus.FAILED
             shown = state.errors[:3]
             more = f" (+{len(state.errors) - 3} more)" if len(state.errors) > 3 else ""
@@ -449,7 +497,21 @@ class RunExecution:
         policy = step.retry or NO_RETRY
         timeout = step.timeout or coordinator.settings.step_timeout
         clock = coordinator.clock
-        attempt = 0
+        attempt = instance.first_attempt - 1
+        try:
+            decided_skip = instance.unknown and not await self._decide(instance, attempt)
+        except StepError as exc:
+            return await self._instance_failed(instance, attempt, str(exc))
+        if decided_skip:
+            self._states[step.id].reported = index is None
+            await self.emit(
+                StepStatus.SKIPPED,
+                step,
+                item_index=index,
+                attempt=attempt,
+                error="skipped by decision after a crash",
+            )
+            return StepStatus.SKIPPED, None, None
         while True:
             attempt += 1
             started = clock.monotonic()
@@ -502,15 +564,18 @@ class RunExecution:
                     outputs = self._outputs(instance, result)
                 except ExpressionError as exc:
                     return await self._instance_failed(instance, attempt, f"outputs: {exc}")
+                try:
+                    await self.emit(
+                        StepStatus.SUCCEEDED,
+                        step,
+                        item_index=index,
+                        attempt=attempt,
+                        outputs=outputs,
+                        duration=clock.monotonic() - started,
+                    )
+                except OutputRejected as exc:  # too large, or not JSON data: the store said no
+                    return await self._instance_failed(instance, attempt, str(exc))
                 self._states[step.id].reported = index is None
-                await self.emit(
-                    StepStatus.SUCCEEDED,
-                    step,
-                    item_index=index,
-                    attempt=attempt,
-                    outputs=outputs,
-                    duration=clock.monotonic() - started,
-                )
                 return StepStatus.SUCCEEDED, outputs, None
             finally:
                 for limiter in limiters[:held]:
@@ -530,6 +595,33 @@ class RunExecution:
                 continue
             return await self._instance_failed(
                 instance, attempt, error, clock.monotonic() - started
+            )
+
+    async def _decide(self, instance: _Instance, attempt: int) -> bool:
+        """An at_most_once step was running at a crash: wait for a person to say retry or skip.
+
+        The signal is `decide.<step id>` with payload "retry" or "skip" (one per instance).
+        """
+        step = instance.step
+        await self.emit(
+            StepStatus.UNKNOWN,
+            step,
+            item_index=instance.index,
+            attempt=attempt,
+            error=f"was running when the process stopped; its effect is unknown. Send signal "
+            f"decide.{step.id} with payload retry or skip",
+        )
+        while True:
+            try:
+                async with asyncio.timeout(self.coordinator.settings.decision_timeout):
+                    payload = await self.signals.receive(f"decide.{step.id}")
+            except TimeoutError:
+                raise StepError("no decision arrived in time") from None
+            choice = payload.get("action") if isinstance(payload, dict) else payload
+            if choice in ("retry", "skip"):
+                return bool(choice == "retry")
+            self.coordinator.log.warning(
+                "run %s: decide.%s wants retry or skip, got %r", self.run_id, step.id, payload
             )
 
     async def _instance_failed(

@@ -7,12 +7,17 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+STATE = tempfile.mkdtemp(prefix="mastermind-cli-tests-")
+ENV = {**os.environ, "MASTERMIND_STATE_DIR": STATE, "PYTHONUNBUFFERED": "1"}
 
 
 def mastermind(
@@ -24,6 +29,7 @@ def mastermind(
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=ENV,
     )
 
 
@@ -128,7 +134,7 @@ def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=ENV,
     )
     assert process.stderr is not None
     seen = ""
@@ -146,3 +152,21 @@ def test_ctrl_c_cancels_the_run_and_exits_130(tmp_path: Path) -> None:
     assert "naps cancelled" in rest
     assert "after cancelled" in rest
     assert "run cancelled" in rest
+
+
+def test_runs_are_recorded_and_listed() -> None:
+    done = mastermind("run", "-q", "workflows/hello.yaml")
+    assert done.returncode == 0
+    listed = mastermind("runs", "list", "--format", "json", "--workflow", "hello")
+    runs = json.loads(listed.stdout)
+    assert runs and runs[0]["status"] == "succeeded"
+    shown = mastermind("runs", "show", runs[0]["run_id"])
+    assert shown.returncode == 0
+    assert "greet[2]" in shown.stdout and "succeeded" in shown.stdout
+    assert mastermind("runs", "show", "no-such-run").returncode == 1
+
+
+def test_resume_with_nothing_to_do() -> None:
+    done = mastermind("resume", "--state-dir", tempfile.mkdtemp())
+    assert done.returncode == 0
+    assert "nothing to resume" in done.stderr

@@ -133,6 +133,14 @@ class Store(ABC):
     async def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
         """The run's events with seq > after, in order."""
 
+    async def adopt(self, run_id: str) -> RunRecord | None:
+        """Take over an unfinished run to resume it; None if there is no such run."""
+        return await self.get_run(run_id)
+
+    async def owner_of(self, run_id: str) -> str | None:
+        """Which process last ran this run (`host:pid`), if the store records it."""
+        return None
+
     async def unfinished_runs(self) -> list[RunRecord]:
         """Runs that have not reached a final status (to resume after a restart)."""
         found: list[RunRecord] = []

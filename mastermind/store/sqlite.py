@@ -1,0 +1,496 @@
+"""The embedded store: one SQLite file in WAL mode, one writer thread with group commit.
+
+`append` hands an event to the writer thread and returns when the transaction holding it has
+committed. The writer takes every event queued while the previous commit was running and writes
+them in one transaction, so throughput grows with load while each acknowledged transition is
+durable. With `synchronous=NORMAL` (the default) a committed transaction survives a crash of the
+process; it can be lost in a power failure or OS crash (the WAL is not fsynced on every commit).
+`synchronous=FULL` fsyncs every commit and survives power loss too, at a cost in throughput.
+
+Reads run on their own connection in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import queue
+import socket
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from mastermind.errors import MastermindError, OutputRejected
+from mastermind.events import Event, RunStatus
+from mastermind.store.base import RunRecord, StepRecord, Store, apply_event
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+DB_NAME = "mastermind.db"
+
+MIGRATIONS: list[str] = [
+    # 1: runs, the event log, and step records folded from it
+    """
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        file TEXT NOT NULL,
+        inputs TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        outputs TEXT,
+        error TEXT,
+        parent TEXT,
+        owner TEXT,
+        last_seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_by_status ON runs (status, created_at);
+    CREATE INDEX runs_by_workflow ON runs (workflow, created_at);
+    CREATE TABLE events (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE steps (
+        run_id TEXT NOT NULL,
+        step_id TEXT NOT NULL,
+        item_index INTEGER NOT NULL,  -- -1: the whole step
+        status TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        outputs TEXT,
+        error TEXT,
+        attempts TEXT NOT NULL,
+        PRIMARY KEY (run_id, step_id, item_index)
+    ) WITHOUT ROWID;
+    """,
+]
+
+
+class StoreClosed(MastermindError):
+    """The store is closed."""
+
+
+def encode(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _connect(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations this file has not seen; returns the schema version."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = number
+    return version
+
+
+_Op = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
+
+
+class SqliteStore(Store):
+    """Runs in `<state_dir>/mastermind.db`."""
+
+    def __init__(
+        self,
+        state_dir: str | Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        max_output_bytes: int = 1024 * 1024,
+        owner: str | None = None,
+    ) -> None:
+        self.path = Path(state_dir) / DB_NAME
+        self.synchronous = synchronous
+        self.max_output_bytes = max_output_bytes
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Fold state of runs this process writes to, so step rows are upserted, not re-read.
+        self._runs: dict[str, RunRecord] = {}
+        self._steps: dict[str, dict[tuple[str, int | None], StepRecord]] = {}
+        self.commits = 0
+        self.commit_seconds = 0.0
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(ready,), name="mastermind-sqlite-writer", daemon=True
+        )
+        self._writer.start()
+        await ready
+        self._reader = await asyncio.to_thread(_connect, self.path, self.synchronous)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._writer.join, 30)
+            self._writer = None
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await asyncio.to_thread(reader.close)
+
+    # ------------------------------------------------------------------------------ writes
+
+    def _submit(self, kind: str, *args: Any) -> asyncio.Future[None]:
+        if self._writer is None or self._loop is None:
+            raise StoreClosed("the store is not open")
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._queue.put((kind, args, future))
+        return future
+
+    async def create_run(self, run: RunRecord) -> None:
+        self._runs[run.run_id] = run
+        self._steps[run.run_id] = {}
+        run_row = (
+            run.run_id,
+            run.workflow,
+            run.digest,
+            run.definition,
+            run.file,
+            encode(run.inputs),
+            run.status,
+            run.created_at,
+            run.parent,
+            self.owner,
+        )
+        await self._submit("create", run_row)
+
+    async def adopt(self, run_id: str) -> RunRecord | None:
+        """Take over an unfinished run (resume): load its fold state, mark this process owner."""
+        run = await self.get_run(run_id)
+        if run is None:
+            return None
+        steps = await self.steps(run_id)
+        self._runs[run_id] = run
+        self._steps[run_id] = {(s.step_id, s.item_index): s for s in steps}
+        await self._submit("own", run_id, self.owner)
+        return run
+
+    async def append(self, event: Event) -> None:
+        data = event.to_dict()
+        outputs = data.pop("outputs", None)
+        try:
+            encoded_outputs = encode(outputs) if outputs is not None else None
+        except (TypeError, ValueError) as exc:
+            raise OutputRejected(f"outputs are not JSON data: {exc}") from None
+        if encoded_outputs is not None and len(encoded_outputs) > self.max_output_bytes:
+            raise OutputRejected(
+                f"outputs are {len(encoded_outputs)} bytes; the store keeps at most "
+                f"{self.max_output_bytes} (max_output_bytes)"
+            )
+        if encoded_outputs is not None:
+            data["outputs"] = outputs
+        event_row = (event.run_id, event.seq, encode(data))
+        run = self._runs.get(event.run_id)
+        step_rows: list[tuple[Any, ...]] = []
+        run_row: tuple[Any, ...] | None = None
+        if run is not None:
+            steps = self._steps[event.run_id]
+            apply_event(run, steps, event)
+            if event.step_id is None:
+                run_row = (
+                    run.status,
+                    run.started_at,
+                    run.finished_at,
+                    encode(run.outputs) if run.outputs is not None else None,
+                    run.error,
+                    run.last_seq,
+                    run.run_id,
+                )
+                if run.finished:
+                    self._runs.pop(event.run_id, None)
+                    self._steps.pop(event.run_id, None)
+            else:
+                record = steps[(event.step_id, event.item_index)]
+                step_rows.append(
+                    (
+                        record.run_id,
+                        record.step_id,
+                        -1 if record.item_index is None else record.item_index,
+                        record.status,
+                        record.attempt,
+                        record.started_at,
+                        record.finished_at,
+                        encoded_outputs if record.finished_at else None,
+                        record.error,
+                        encode(record.attempts),
+                    )
+                )
+        await self._submit("event", event_row, run_row, step_rows, event.run_id, event.seq)
+
+    def _write_loop(self, ready: asyncio.Future[None]) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            conn = _connect(self.path, self.synchronous)
+            migrate(conn)
+        except BaseException as exc:  # report to open(); the thread ends
+            loop.call_soon_threadsafe(_fail, ready, exc)
+            return
+        loop.call_soon_threadsafe(_settle, ready)
+        running = True
+        while running:
+            batch: list[_Op] = []
+            first = self._queue.get()
+            if first is None:
+                break
+            batch.append(first)
+            while len(batch) < 5000:  # group commit: everything that queued meanwhile
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    running = False
+                    break
+                batch.append(item)
+            self._commit(conn, batch, loop)
+        conn.close()
+
+    def _commit(
+        self, conn: sqlite3.Connection, batch: list[_Op], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        import time
+
+        started = time.perf_counter()
+        events: list[tuple[Any, ...]] = []
+        steps: list[tuple[Any, ...]] = []
+        runs: list[tuple[Any, ...]] = []
+        creates: list[tuple[Any, ...]] = []
+        owners: list[tuple[Any, ...]] = []
+        for kind, args, _ in batch:
+            if kind == "event":
+                event_row, run_row, step_rows, _run, _seq = args
+                events.append(event_row)
+                steps.extend(step_rows)
+                if run_row is not None:
+                    runs.append(run_row)
+            elif kind == "create":
+                creates.append(args[0])
+            elif kind == "own":
+                owners.append((args[1], args[0]))
+        error: BaseException | None = None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if creates:
+                conn.executemany(
+                    "INSERT INTO runs (run_id, workflow, digest, definition, file, inputs, status,"
+                    " created_at, parent, owner) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    creates,
+                )
+            if owners:
+                conn.executemany("UPDATE runs SET owner=? WHERE run_id=?", owners)
+            if events:
+                conn.executemany("INSERT INTO events (run_id, seq, data) VALUES (?,?,?)", events)
+            if steps:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO steps (run_id, step_id, item_index, status, attempt,"
+                    " started_at, finished_at, outputs, error, attempts)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    steps,
+                )
+            if runs:
+                conn.executemany(
+                    "UPDATE runs SET status=?, started_at=?, finished_at=?, outputs=?, error=?,"
+                    " last_seq=? WHERE run_id=?",
+                    runs,
+                )
+            conn.execute("COMMIT")
+        except BaseException as exc:  # the whole batch failed: tell every waiter
+            error = exc
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        self.commits += 1
+        self.commit_seconds += time.perf_counter() - started
+        futures = [future for _, _, future in batch if future is not None]
+        loop.call_soon_threadsafe(_resolve, futures, error)
+
+    # ------------------------------------------------------------------------------ reads
+
+    async def _read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
+        def run() -> Any:
+            if self._reader is None:
+                raise StoreClosed("the store is not open")
+            with self._read_lock:
+                return query(self._reader)
+
+        return await asyncio.to_thread(run)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,)
+            ).fetchall()
+        )
+        return _run(rows[0]) if rows else None
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        where, args = [], []
+        if status is not None:
+            where.append("status=?")
+            args.append(status)
+        if workflow is not None:
+            where.append("workflow=?")
+            args.append(workflow)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = (
+            f"SELECT {_RUN_COLUMNS} FROM runs {clause}"
+            " ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?"
+        )
+        rows = await self._read(lambda c: c.execute(sql, (*args, limit, offset)).fetchall())
+        return [_run(row) for row in rows]
+
+    async def steps(self, run_id: str) -> list[StepRecord]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT step_id, item_index, status, attempt, started_at, finished_at,"
+                " outputs, error, attempts FROM steps WHERE run_id=? ORDER BY step_id, item_index",
+                (run_id,),
+            ).fetchall()
+        )
+        return [
+            StepRecord(
+                run_id=run_id,
+                step_id=row[0],
+                item_index=None if row[1] == -1 else row[1],
+                status=row[2],
+                attempt=row[3],
+                started_at=row[4],
+                finished_at=row[5],
+                outputs=json.loads(row[6]) if row[6] is not None else None,
+                error=row[7],
+                attempts=json.loads(row[8]),
+            )
+            for row in rows
+        ]
+
+    async def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT data FROM events WHERE run_id=? AND seq>? ORDER BY seq LIMIT ?",
+                (run_id, after, limit),
+            ).fetchall()
+        )
+        return [Event.from_dict(json.loads(row[0])) for row in rows]
+
+    async def owner_of(self, run_id: str) -> str | None:
+        rows = await self._read(
+            lambda c: c.execute("SELECT owner FROM runs WHERE run_id=?", (run_id,)).fetchall()
+        )
+        return rows[0][0] if rows else None
+
+    async def integrity_check(self) -> str:
+        rows = await self._read(lambda c: c.execute("PRAGMA integrity_check").fetchall())
+        return str(rows[0][0])
+
+    async def prune(self, older_than: float) -> int:
+        """Delete finished runs (with their steps and events) that ended before `older_than`."""
+        final = tuple(s.value for s in RunStatus if s.finished)
+        marks = ",".join("?" * len(final))
+
+        def delete(c: sqlite3.Connection) -> int:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [
+                    r[0]
+                    for r in c.execute(
+                        f"SELECT run_id FROM runs WHERE status IN ({marks}) AND finished_at < ?",
+                        (*final, older_than),
+                    )
+                ]
+                for table in ("events", "steps", "runs"):
+                    c.executemany(f"DELETE FROM {table} WHERE run_id=?", [(i,) for i in ids])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return len(ids)
+
+        count: int = await self._read(delete)
+        return count
+
+
+_RUN_COLUMNS = (
+    "run_id, workflow, digest, definition, file, inputs, status, created_at, started_at,"
+    " finished_at, outputs, error, parent,"
+    " (SELECT coalesce(max(seq), 0) FROM events WHERE events.run_id = runs.run_id)"
+)
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        workflow=row[1],
+        digest=row[2],
+        definition=row[3],
+        file=row[4],
+        inputs=json.loads(row[5]),
+        status=row[6],
+        created_at=row[7],
+        started_at=row[8],
+        finished_at=row[9],
+        outputs=json.loads(row[10]) if row[10] is not None else None,
+        error=row[11],
+        parent=row[12],
+        last_seq=row[13],
+    )
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _fail(future: asyncio.Future[None], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(MastermindError(f"the store could not commit: {error}"))

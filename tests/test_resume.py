@@ -1,0 +1,213 @@
+"""Durability: kill -9 the process at random points, resume, and check that nothing was lost
+and every effect was recorded once; at_most_once steps wait for a person after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mastermind.agent import AgentRegistry
+from mastermind.coordinator import Coordinator
+from mastermind.events import Event
+from mastermind.run import RunResult
+from mastermind.store.sqlite import DB_NAME, SqliteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHAOS = """
+name: chaos
+inputs: {db: {type: string}}
+steps:
+  first:
+    agent: python
+    with: {function: "tests.effects:record", args: ["${{ inputs.db }}", 0.01], context: true}
+  fan:
+    agent: python
+    needs: [first]
+    for_each: ${{ [0, 1, 2, 3, 4, 5, 6, 7] }}
+    with: {function: "tests.effects:record", args: ["${{ inputs.db }}", 0.02], context: true}
+  side:
+    agent: python
+    with: {function: "tests.effects:record", args: ["${{ inputs.db }}", 0.05], context: true}
+  last:
+    agent: python
+    needs: [fan, side]
+    with: {function: "tests.effects:record", args: ["${{ inputs.db }}", 0.01], context: true}
+outputs:
+  keys: ${{ len(steps.fan.outputs) }}
+"""
+INSTANCES = ["first", *(f"fan/{i}" for i in range(8)), "side", "last"]
+
+
+def mastermind(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mastermind", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def test_kill_nine_at_random_points_loses_nothing(tmp_path: Path) -> None:
+    flow = tmp_path / "chaos.yaml"
+    flow.write_text(CHAOS)
+    state = tmp_path / "state"
+    effects = tmp_path / "effects.db"
+    rng = random.Random(20261125)
+    kills = 0
+    runs = 0
+    deadline = time.monotonic() + 120
+    while kills < 50 and time.monotonic() < deadline:
+        runs += 1
+        process = mastermind(
+            "run", "-q", "--state-dir", str(state), str(flow), "-i", f"db={effects}"
+        )
+        while True:
+            try:
+                process.wait(timeout=rng.uniform(0.05, 0.6))
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGKILL)
+                process.communicate()
+                kills += 1
+                process = mastermind("resume", "-q", "--state-dir", str(state))
+                continue
+            process.communicate()
+            break
+    # whatever is left unfinished, finish it without interference
+    final = mastermind("resume", "-q", "--state-dir", str(state))
+    out, err = final.communicate(timeout=60)
+    assert kills >= 50
+
+    db = sqlite3.connect(state / DB_NAME)
+    statuses = db.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall()
+    # a run killed before it was stored was never accepted; every accepted run completed
+    assert [s for s, _ in statuses] == ["succeeded"], (statuses, out, err)
+    assert 0 < statuses[0][1] <= runs
+    stuck = db.execute(
+        "SELECT count(*) FROM steps WHERE status NOT IN ('succeeded', 'skipped')"
+    ).fetchone()[0]
+    assert stuck == 0
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    run_ids = [r[0] for r in db.execute("SELECT run_id FROM runs")]
+    seqs = db.execute("SELECT run_id, group_concat(seq) FROM events GROUP BY run_id").fetchall()
+    for run_id, joined in seqs:  # the event log of every run is gapless
+        numbers = sorted(int(n) for n in joined.split(","))
+        assert numbers == list(range(1, len(numbers) + 1)), run_id
+
+    recorded = sqlite3.connect(effects)
+    keys = sorted(r[0] for r in recorded.execute("SELECT key FROM effects"))
+    expected = sorted(f"{run_id}/{name}" for run_id in run_ids for name in INSTANCES)
+    assert keys == expected  # every effect once, under the step's stable key
+    executions = recorded.execute("SELECT count(*) FROM executions").fetchone()[0]
+    assert executions >= len(expected)  # at-least-once: some steps ran again after a kill
+
+
+AT_MOST_ONCE = """
+name: careful
+steps:
+  prepare: {agent: noop, with: {value: ready}}
+  charge:
+    agent: wait
+    needs: [prepare]
+    effect: at_most_once
+    with: {signal: go, timeout: 60s}
+  after: {agent: noop, needs: [charge], with: {value: "${{ steps.charge.status }}"}}
+outputs: {after: "${{ steps.after.outputs }}"}
+"""
+
+
+def crash_during_charge(tmp_path: Path) -> tuple[Path, str]:
+    flow = tmp_path / "careful.yaml"
+    flow.write_text(AT_MOST_ONCE)
+    state = tmp_path / "state"
+    process = mastermind("run", "--state-dir", str(state), str(flow))
+    assert process.stderr is not None
+    seen = ""
+    while "charge started" not in seen:
+        line = process.stderr.readline()
+        assert line, seen
+        seen += line
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    run_id = sqlite3.connect(state / DB_NAME).execute("SELECT run_id FROM runs").fetchone()[0]
+    return state, run_id
+
+
+async def resume_and_decide(
+    state: Path, run_id: str, decision: str
+) -> tuple[RunResult, list[Event]]:
+    registry = AgentRegistry(load_plugins=False)
+    async with Coordinator(registry, SqliteStore(state)) as coordinator:
+        events: list[Event] = []
+        unknown = asyncio.Event()
+
+        def listen(event: Event) -> None:
+            events.append(event)
+            if event.status == "unknown":
+                unknown.set()
+
+        coordinator.subscribe(listen)
+        await coordinator.resume(run_id)
+        await unknown.wait()
+        coordinator.signal(run_id, "decide.charge", decision)
+        if decision == "retry":
+            coordinator.signal(run_id, "go")  # lets the retried charge finish
+        result = await coordinator.wait(run_id)
+    return result, events
+
+
+async def test_at_most_once_step_waits_for_a_decision_then_retries(tmp_path: Path) -> None:
+    state, run_id = await asyncio.to_thread(crash_during_charge, tmp_path)
+    result, events = await resume_and_decide(state, run_id, "retry")
+    assert result.ok, result.error
+    assert result.outputs == {"after": "succeeded"}
+    charge = [(e.status, e.attempt) for e in events if e.step_id == "charge"]
+    assert charge[0] == ("queued", 0)
+    assert charge[1][0] == "unknown"
+    assert ("running", 1) in charge and ("succeeded", 1) in charge
+    assert not any(e.step_id == "prepare" and e.status == "running" for e in events)
+
+
+async def test_at_most_once_step_can_be_skipped(tmp_path: Path) -> None:
+    state, run_id = await asyncio.to_thread(crash_during_charge, tmp_path)
+    result, events = await resume_and_decide(state, run_id, "skip")
+    assert result.ok
+    assert result.steps["charge"] == "skipped"
+    assert result.steps["after"] == "skipped"
+    assert not any(e.step_id == "charge" and e.status == "running" for e in events)
+
+
+def test_runs_show_after_a_crash(tmp_path: Path) -> None:
+    state, run_id = crash_during_charge(tmp_path)
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mastermind",
+            "runs",
+            "show",
+            run_id,
+            "--state-dir",
+            str(state),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(shown.stdout)
+    assert data["run"]["status"] == "running"
+    steps = {(s["step_id"], s["item_index"]): s["status"] for s in data["steps"]}
+    assert steps[("prepare", None)] == "succeeded"
+    assert steps[("charge", None)] == "running"

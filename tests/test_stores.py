@@ -1,0 +1,139 @@
+"""One suite, every store: what the coordinator relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mastermind.errors import OutputRejected
+from mastermind.events import Event
+from mastermind.store.base import RunRecord, Store
+from mastermind.store.memory import MemoryStore
+from mastermind.store.sqlite import SqliteStore
+
+StoreFactory = Callable[[Path], Store]
+FACTORIES: dict[str, StoreFactory] = {
+    "memory": lambda _: MemoryStore(),
+    "sqlite": lambda path: SqliteStore(path),
+}
+
+
+def record(run_id: str, workflow: str = "w", created: float = 1.0) -> RunRecord:
+    return RunRecord(
+        run_id, workflow, "d" * 64, "name: w\n", "/w.yaml", {"x": 1}, created_at=created
+    )
+
+
+def event(run_id: str, seq: int, status: str, step: str | None = None, **fields: object) -> Event:
+    return Event(run_id=run_id, seq=seq, at=float(seq), status=status, step_id=step, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    return lambda: FACTORIES[request.param](tmp_path)
+
+
+async def test_runs_and_events_round_trip(make_store: Callable[[], Store]) -> None:
+    store = make_store()
+    await store.open()
+    try:
+        await store.create_run(record("r1", created=1.0))
+        await store.create_run(record("r2", workflow="other", created=2.0))
+        await store.append(event("r1", 1, "running"))
+        await store.append(event("r1", 2, "queued", "a"))
+        await store.append(event("r1", 3, "running", "a", attempt=1))
+        await store.append(event("r1", 4, "retrying", "a", attempt=1, error="boom", delay=1.0))
+        await store.append(event("r1", 5, "running", "a", attempt=2))
+        await store.append(event("r1", 6, "succeeded", "a", attempt=2, outputs={"v": [1, 2]}))
+        await store.append(event("r1", 7, "succeeded", outputs={"out": 1}))
+        run = await store.get_run("r1")
+        assert run is not None
+        assert (run.status, run.outputs, run.started_at, run.finished_at) == (
+            "succeeded",
+            {"out": 1},
+            1.0,
+            7.0,
+        )
+        assert run.inputs == {"x": 1} and run.last_seq == 7
+        steps = await store.steps("r1")
+        assert len(steps) == 1
+        step = steps[0]
+        assert (step.status, step.attempt, step.outputs) == ("succeeded", 2, {"v": [1, 2]})
+        assert [a["status"] for a in step.attempts] == ["failed", "succeeded"]
+        assert step.attempts[0]["error"] == "boom"
+        events = await store.events("r1", after=2, limit=3)
+        assert [e.seq for e in events] == [3, 4, 5]
+        assert events[1].error == "boom" and events[1].delay == 1.0
+        assert [r.run_id for r in await store.list_runs()] == ["r2", "r1"]
+        assert [r.run_id for r in await store.list_runs(workflow="other")] == ["r2"]
+        assert [r.run_id for r in await store.list_runs(status="succeeded")] == ["r1"]
+        assert [r.run_id for r in await store.list_runs(limit=1, offset=1)] == ["r1"]
+        assert [r.run_id for r in await store.unfinished_runs()] == ["r2"]
+        assert await store.get_run("nope") is None
+    finally:
+        await store.close()
+
+
+async def test_sqlite_keeps_everything_across_reopen(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    await store.open()
+    await store.create_run(record("r1"))
+    await store.append(event("r1", 1, "running"))
+    await store.append(event("r1", 2, "succeeded", "a", attempt=1, outputs=[1]))
+    await store.close()
+    again = SqliteStore(tmp_path)
+    await again.open()
+    try:
+        run = await again.get_run("r1")
+        assert run is not None and run.status == "running" and run.last_seq == 2
+        assert (await again.steps("r1"))[0].outputs == [1]
+        assert await again.integrity_check() == "ok"
+    finally:
+        await again.close()
+
+
+async def test_sqlite_refuses_outputs_it_cannot_keep(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path, max_output_bytes=100)
+    await store.open()
+    try:
+        await store.create_run(record("r1"))
+        with pytest.raises(OutputRejected, match="at most 100"):
+            await store.append(event("r1", 1, "succeeded", "a", outputs="x" * 500))
+        with pytest.raises(OutputRejected, match="not JSON"):
+            await store.append(event("r1", 1, "succeeded", "a", outputs={1, 2}))
+    finally:
+        await store.close()
+
+
+async def test_sqlite_prunes_old_finished_runs(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    await store.open()
+    try:
+        for run_id in ("old", "new", "open"):
+            await store.create_run(record(run_id))
+        await store.append(event("old", 1, "succeeded"))
+        await store.append(Event(run_id="new", seq=1, at=5000.0, status="succeeded"))
+        await store.append(event("open", 1, "running"))
+        assert await store.prune(older_than=100.0) == 1
+        assert {r.run_id for r in await store.list_runs()} == {"new", "open"}
+        assert await store.events("old") == []
+    finally:
+        await store.close()
+
+
+async def test_group_commit_batches_concurrent_appends(tmp_path: Path) -> None:
+    import asyncio
+
+    store = SqliteStore(tmp_path)
+    await store.open()
+    try:
+        await store.create_run(record("r1"))
+        await asyncio.gather(
+            *(store.append(event("r1", i, "queued", f"s{i}")) for i in range(1, 2001))
+        )
+        assert len(await store.events("r1")) == 2000
+        assert store.commits < 2001  # many events shared a transaction
+    finally:
+        await store.close()
