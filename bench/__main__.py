@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "load": loading.load_many,
     "cold_start": loading.cold_start,
     "fan_out": engine.fan_out,
+    "durable": engine.durable,
     "chain": engine.chain_latency,
     "io": engine.io_concurrency,
     "socratic": agents_bench.socratic,

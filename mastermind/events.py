@@ -5,7 +5,7 @@ The store, the metrics, the API and the CLI all consume the same events.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -43,9 +43,11 @@ _STEP_FINAL = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """One transition. `step_id` is None for run events; `item_index` is set for fan-out items.
+    Treat it as immutable (it is not frozen only because frozen dataclasses are slower to build,
+    and one is built for every transition).
 
     A step event with `item_index` None and a final status closes the whole step (all items).
     """
@@ -69,9 +71,21 @@ class Event:
         return self.step_id is None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (API, logs)."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        """JSON-able form (API, logs, the store): fields that are set. Shallow, on purpose:
+        this runs for every transition, and outputs are plain data already."""
+        data: dict[str, Any] = {}
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
-        return cls(**data)
+        return cls(**{key: value for key, value in data.items() if key in _FIELD_SET})
+
+
+_FIELDS = tuple(f.name for f in fields(Event))
+_FIELD_SET = frozenset(_FIELDS)
+RUN_FINAL = frozenset(s.value for s in _RUN_FINAL)  # plain strings: cheap membership tests
+STEP_FINAL = frozenset(s.value for s in _STEP_FINAL)

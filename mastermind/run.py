@@ -536,8 +536,11 @@ class RunExecution:
                 instance.started = True
                 self._states[step.id].started += 1
                 await self.emit(StepStatus.RUNNING, step, item_index=index, attempt=attempt)
-                async with asyncio.timeout(timeout) as scope:
+                if timeout is None:
                     result = await agent.run(params, ctx)
+                else:
+                    async with asyncio.timeout(timeout) as scope:
+                        result = await agent.run(params, ctx)
             except asyncio.CancelledError:
                 if instance.started:
                     self._states[step.id].cancelled += 1

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from mastermind.events import Event, RunStatus, StepStatus
+from mastermind.events import RUN_FINAL, STEP_FINAL, Event, RunStatus, StepStatus
 
 
 @dataclass(slots=True)
@@ -34,7 +34,7 @@ class RunRecord:
 
     @property
     def finished(self) -> bool:
-        return RunStatus(self.status).finished
+        return self.status in RUN_FINAL
 
 
 @dataclass(slots=True)
@@ -62,7 +62,7 @@ def apply_event(
         run.status = event.status
         if event.status == RunStatus.RUNNING and run.started_at is None:
             run.started_at = event.at
-        if RunStatus(event.status).finished:
+        if event.status in RUN_FINAL:
             run.finished_at = event.at
             run.outputs = event.outputs
             run.error = event.error
@@ -87,10 +87,21 @@ def apply_event(
             status="failed" if event.status == StepStatus.RETRYING else event.status,
             error=event.error,
         )
-    if StepStatus(event.status).finished:
+    if event.status in STEP_FINAL:
         record.finished_at = event.at
         record.outputs = event.outputs
         record.error = event.error
+
+
+def fold_steps(events: list[Event]) -> list[StepRecord]:
+    """Step records from a run's event log, in the order steps first appeared."""
+    if not events:
+        return []
+    run = RunRecord(events[0].run_id, "", "", "", "", {})
+    steps: dict[tuple[str, int | None], StepRecord] = {}
+    for event in events:
+        apply_event(run, steps, event)
+    return list(steps.values())
 
 
 class Store(ABC):
