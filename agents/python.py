@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import Field
@@ -33,6 +36,11 @@ class PythonAgent(Agent[PythonParams]):
     name = "python"
     Params = PythonParams
 
+    def __init__(self, threads: int = 64) -> None:
+        # Its own threads: sync steps must not queue up the loop's default executor, which the
+        # coordinator and other agents use for short housekeeping calls.
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mm-python")
+
     async def run(self, params: PythonParams, ctx: StepContext) -> Any:
         function = import_callable(params.function)
         kwargs = dict(params.kwargs)
@@ -46,7 +54,13 @@ class PythonAgent(Agent[PythonParams]):
             }
         if inspect.iscoroutinefunction(function):
             return await function(*params.args, **kwargs)
-        result = await asyncio.to_thread(function, *params.args, **kwargs)
+        loop = asyncio.get_running_loop()
+        call = functools.partial(contextvars.copy_context().run, function, *params.args, **kwargs)
+        result = await loop.run_in_executor(self._threads, call)
         if inspect.isawaitable(result):
             return await result
         return result
+
+    async def aclose(self) -> None:
+        # running calls cannot be interrupted; do not wait for them
+        self._threads.shutdown(wait=False, cancel_futures=True)

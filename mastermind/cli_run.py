@@ -72,8 +72,10 @@ def add_run_commands(sub: Any) -> None:
     resume.set_defaults(handler=cmd_resume)
 
     from mastermind.cli_runs import add_runs_command
+    from mastermind.cli_worker import add_worker_command
 
     add_runs_command(sub, add_state_dir)
+    add_worker_command(sub)
 
 
 def open_store(args: argparse.Namespace) -> Store:

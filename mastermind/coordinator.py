@@ -15,6 +15,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_hex
@@ -85,6 +86,8 @@ class Coordinator:
         self._services: dict[str, Mapping[str, Any]] = {}
         self._process_pool: ProcessPool | None = None
         self._ended: dict[str, RunResult | BaseException] = {}
+        # short blocking chores (loading a definition) never wait behind agents' threads
+        self._housekeeping = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mm-coordinator")
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -114,6 +117,7 @@ class Coordinator:
         if self._process_pool is not None:
             await self._process_pool.aclose()
         await self.store.close()
+        self._housekeeping.shutdown(wait=False)
 
     # ------------------------------------------------------------------------------ events
 
@@ -158,7 +162,8 @@ class Coordinator:
             parent=parent,
         )
         await self.store.create_run(record)
-        self._start(RunExecution(self, definition, run_id, resolved, depth=depth))
+        if await self.store.claim_run(run_id):  # with PostgreSQL, another daemon may win it
+            self._start(RunExecution(self, definition, run_id, resolved, depth=depth))
         return run_id
 
     def _start(self, execution: RunExecution) -> None:
@@ -222,6 +227,14 @@ class Coordinator:
         execution.cancel()
         return True
 
+    def abandon(self, run_id: str) -> bool:
+        """Stop an active run without writing anything (its lease went to another daemon)."""
+        execution = self._active.get(run_id)
+        if execution is None:
+            return False
+        execution.abandon()
+        return True
+
     def signal(self, run_id: str, name: str, payload: Any = None) -> bool:
         """Deliver a named signal to an active run; False if it is not active here."""
         execution = self._active.get(run_id)
@@ -241,8 +254,8 @@ class Coordinator:
             raise RunNotFound(f"no run {run_id} in the store")
         if record.finished:
             raise MastermindError(f"run {run_id} already {record.status}")
-        definition = await asyncio.to_thread(
-            load_text, record.definition, record.file, self.registry
+        definition = await asyncio.get_running_loop().run_in_executor(
+            self._housekeeping, load_text, record.definition, record.file, self.registry
         )
         restore = restore_plan(definition, await self.store.steps(run_id))
         execution = RunExecution(
@@ -260,7 +273,9 @@ class Coordinator:
         if not path.is_absolute():
             path = Path(relative_to).parent / path
         try:
-            return await asyncio.to_thread(load_file, path, self.registry)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._housekeeping, load_file, path, self.registry
+            )
         except WorkflowError as exc:
             if not path.exists():
                 raise StepError(

@@ -84,3 +84,7 @@ class RetryableStepError(StepError):
 
 class OutputRejected(MastermindError):
     """The store refuses a step's outputs (larger than max_output_bytes, or not JSON data)."""
+
+
+class StaleLease(MastermindError):
+    """This daemon no longer owns the run: its lease expired and another daemon claimed it."""

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mastermind.agent import StepContext
-from mastermind.errors import ExpressionError, MastermindError, OutputRejected, StepError
+from mastermind.errors import (
+    ExpressionError,
+    MastermindError,
+    OutputRejected,
+    StaleLease,
+    StepError,
+)
 from mastermind.events import Event, RunStatus, StepStatus
 from mastermind.expressions import STATUS_KEY
 from mastermind.retry import NO_RETRY, backoff_delay
@@ -121,6 +127,7 @@ class RunExecution:
         self._wake = asyncio.Event()
         self._stop_reason: str | None = None  # "failed", "cancelled", "timed out"
         self._closed = False
+        self._lost = False  # the lease went to another daemon: this copy stops silently
         self._env: dict[str, Any] = {
             "inputs": inputs,
             "steps": self._steps_view,
@@ -146,7 +153,10 @@ class RunExecution:
             agent=step.spec.agent if step is not None else "",
             **fields,
         )
-        await self.coordinator.emit(event)
+        try:
+            await self.coordinator.emit(event)
+        except StaleLease:
+            self.abandon()  # another daemon owns the run now: stop without another word
 
     # ------------------------------------------------------------------------------ the run
 
@@ -175,6 +185,12 @@ class RunExecution:
             await self._drain()
         return await self._finish(clock.monotonic() - started)
 
+    def abandon(self) -> None:
+        """Stop at once and write nothing more (the lease is lost; the run goes on elsewhere)."""
+        self._lost = True
+        self._closed = True
+        self._stop("lost")
+
     def cancel(self, reason: str = "cancelled") -> None:
         """Ask the run to stop: running steps are cancelled, the rest do not start."""
         self._stop(reason)
@@ -202,6 +218,9 @@ class RunExecution:
                 )
 
     async def _finish(self, duration: float) -> RunResult:
+        if self._lost:
+            lost = "lease lost: another daemon took over"
+            return RunResult(self.run_id, RunStatus.RUNNING, None, lost)
         reason = self._stop_reason
         await self._close_open_steps(reason)
         failed = [sid for sid, s in self._states.items() if s.status == StepStatus.FAILED]

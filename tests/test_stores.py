@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,15 @@ from mastermind.errors import OutputRejected
 from mastermind.events import Event
 from mastermind.store.base import RunRecord, Store
 from mastermind.store.memory import MemoryStore
+from mastermind.store.postgres import PostgresStore
 from mastermind.store.sqlite import SqliteStore
+from tests.pg import PG_DSN, drop_schema
 
 StoreFactory = Callable[[Path], Store]
 FACTORIES: dict[str, StoreFactory] = {
     "memory": lambda _: MemoryStore(),
     "sqlite": lambda path: SqliteStore(path),
+    "postgres": lambda path: PostgresStore(PG_DSN, schema=f"t_{path.name[-12:]}".replace("-", "_")),
 }
 
 
@@ -31,8 +35,11 @@ def event(run_id: str, seq: int, status: str, step: str | None = None, **fields:
 
 
 @pytest.fixture(params=sorted(FACTORIES))
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
-    return lambda: FACTORIES[request.param](tmp_path)
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    schema_path = tmp_path / uuid.uuid4().hex
+    yield lambda: FACTORIES[request.param](schema_path)
+    if request.param == "postgres":
+        drop_schema(f"t_{schema_path.name[-12:]}")
 
 
 async def test_runs_and_events_round_trip(make_store: Callable[[], Store]) -> None:
@@ -41,6 +48,7 @@ async def test_runs_and_events_round_trip(make_store: Callable[[], Store]) -> No
     try:
         await store.create_run(record("r1", created=1.0))
         await store.create_run(record("r2", workflow="other", created=2.0))
+        assert await store.claim_run("r1")
         await store.append(event("r1", 1, "running"))
         await store.append(event("r1", 2, "queued", "a"))
         await store.append(event("r1", 3, "running", "a", attempt=1))

@@ -144,6 +144,10 @@ class Store(ABC):
     async def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
         """The run's events with seq > after, in order."""
 
+    async def claim_run(self, run_id: str) -> bool:
+        """Become the one process running this run (scale-out stores use leases)."""
+        return True
+
     async def adopt(self, run_id: str) -> RunRecord | None:
         """Take over an unfinished run to resume it; None if there is no such run."""
         return await self.get_run(run_id)

@@ -1,0 +1,59 @@
+"""`mastermind worker`: run a share of the work kept in PostgreSQL (one of several daemons)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from mastermind.agent import AgentRegistry
+from mastermind.coordinator import Coordinator, Settings
+from mastermind.durations import parse_duration
+
+
+def add_worker_command(sub: Any) -> None:
+    worker = sub.add_parser("worker", help="claim and run work from a shared PostgreSQL store")
+    worker.add_argument("--dsn", required=True, help="postgresql://user@host:port/database")
+    worker.add_argument("--schema", default="mastermind")
+    worker.add_argument("--lease", default="15s", help="how long a claim lasts without renewal")
+    worker.add_argument("--capacity", type=int, default=100, help="runs at once")
+    worker.add_argument("--poll", default="1s", help="how often to look for work")
+    worker.add_argument("--grace", default="30s", help="time running work gets on SIGTERM")
+    worker.set_defaults(handler=cmd_worker)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from mastermind.cli_run import run_with_loop
+
+    return int(run_with_loop(_work(args)))
+
+
+async def _work(args: argparse.Namespace) -> int:
+    from mastermind.store.postgres import PostgresStore
+    from mastermind.worker import Worker
+
+    store = PostgresStore(args.dsn, schema=args.schema, lease_seconds=parse_duration(args.lease))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with Coordinator(AgentRegistry(), store, settings=Settings()) as coordinator:
+        worker = Worker(
+            coordinator, store, capacity=args.capacity, poll_seconds=parse_duration(args.poll)
+        )
+        print(f"worker {store.owner} ready", file=sys.stderr, flush=True)
+        await worker.run(stop)
+        # drain: let running work finish within the grace period, hand the rest back
+        active = coordinator.active_runs
+        if active:
+            waits = [asyncio.ensure_future(coordinator.wait(run_id)) for run_id in active]
+            _, pending = await asyncio.wait(waits, timeout=parse_duration(args.grace))
+            for waiter in pending:
+                waiter.cancel()
+            left = coordinator.active_runs
+            for run_id in left:
+                coordinator.abandon(run_id)
+            await store.release(left)
+    return 0

@@ -1,0 +1,455 @@
+"""The scale-out store: several daemons on several machines share one PostgreSQL database.
+
+Work is claimed a run at a time with a lease: `claim` takes unowned or expired runs with
+`FOR UPDATE SKIP LOCKED`, sets this daemon as owner, bumps the run's fencing `epoch` and sets
+`lease_until` from the database's clock (so daemons' clocks need not agree). The owner renews
+its leases with heartbeats; a run whose lease could not be renewed is stopped locally before
+the lease runs out, and only after it has run out may another daemon claim it. Every event is
+written under the epoch it was claimed with: a write from a daemon that lost its lease (a stale
+epoch) is rejected with StaleLease, so no step ever has two live attempts.
+
+Events are written by one writer task per daemon with group commit, like the SQLite store.
+LISTEN/NOTIFY tells idle daemons that work arrived; they also poll, so nothing depends on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from typing import Any
+
+import asyncpg
+import orjson
+
+from mastermind.errors import MastermindError, OutputRejected, StaleLease
+from mastermind.events import RUN_FINAL, Event, RunStatus
+from mastermind.store.base import RunRecord, StepRecord, Store, fold_steps
+
+CHANNEL = "mastermind_work"
+
+MIGRATIONS: list[str] = [
+    # 1: runs with leases and fencing epochs; append-only event logs
+    """
+    CREATE TABLE runs (
+        run_id text PRIMARY KEY,
+        workflow text NOT NULL,
+        digest text NOT NULL,
+        definition text NOT NULL,
+        file text NOT NULL,
+        inputs jsonb NOT NULL,
+        status text NOT NULL,
+        created_at double precision NOT NULL,
+        started_at double precision,
+        finished_at double precision,
+        outputs jsonb,
+        error text,
+        parent text,
+        owner text,
+        epoch bigint NOT NULL DEFAULT 0,
+        lease_until double precision NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runs_claimable ON runs (status, lease_until, created_at);
+    CREATE INDEX runs_by_workflow ON runs (workflow, created_at);
+    CREATE TABLE events (
+        run_id text NOT NULL,
+        seq integer NOT NULL,
+        data jsonb NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    """,
+]
+
+NOW = "extract(epoch from clock_timestamp())"
+
+
+def _encode(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+class PostgresStore(Store):
+    """Runs in PostgreSQL, in the schema `schema` (created if missing)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "mastermind",
+        owner: str | None = None,
+        lease_seconds: float = 15.0,
+        max_output_bytes: int = 1024 * 1024,
+        pool_size: int = 4,
+    ) -> None:
+        if not schema.replace("_", "").isalnum():
+            raise ValueError(f"schema must be a plain identifier, found {schema!r}")
+        self.dsn = dsn
+        self.schema = schema
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.lease_seconds = lease_seconds
+        self.max_output_bytes = max_output_bytes
+        self.pool_size = pool_size
+        self.epochs: dict[str, int] = {}  # runs this daemon owns → the epoch it claimed
+        self.work_arrived = asyncio.Event()
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._pending: list[tuple[Event, str, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self.commits = 0
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        bootstrap = await asyncpg.connect(self.dsn)
+        try:
+            await bootstrap.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            await self._migrate(bootstrap)
+        finally:
+            await bootstrap.close()
+        # a startup setting, so the pool's RESET ALL on release keeps it
+        self._pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=1,
+            max_size=self.pool_size,
+            server_settings={"search_path": self.schema},
+        )
+        self._listener = await asyncpg.connect(self.dsn)
+        await self._listener.add_listener(CHANNEL, self._notified)
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="pg-writer")
+
+    async def _migrate(self, conn: asyncpg.Connection) -> None:
+        async with conn.transaction():
+            # one migrator at a time, whichever daemon starts first
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.schema)
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.schema}.schema_version"
+                " (version integer NOT NULL)"
+            )
+            version = await conn.fetchval(f"SELECT max(version) FROM {self.schema}.schema_version")
+            version = version or 0
+            await conn.execute(f"SET LOCAL search_path TO {self.schema}")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                await conn.execute(script)
+                await conn.execute(f"INSERT INTO {self.schema}.schema_version VALUES ($1)", number)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                async with asyncio.timeout(30):
+                    await asyncio.shield(self._writer)
+            self._writer = None
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _notified(self, *args: Any) -> None:
+        self.work_arrived.set()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise MastermindError("the PostgreSQL store is not open")
+        return self._pool
+
+    # ------------------------------------------------------------------------------ runs
+
+    async def create_run(self, run: RunRecord) -> None:
+        """Accept a run, unowned: whichever daemon claims it first runs it."""
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO runs (run_id, workflow, digest, definition, file, inputs, status,"
+                " created_at, parent) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8,$9)",
+                run.run_id,
+                run.workflow,
+                run.digest,
+                run.definition,
+                run.file,
+                _encode(run.inputs),
+                run.status,
+                run.created_at,
+                run.parent,
+            )
+            await conn.execute(f"NOTIFY {CHANNEL}")
+
+    async def claim(self, limit: int) -> list[str]:
+        """Take up to `limit` runs that nobody holds (new, or whose lease expired)."""
+        if limit <= 0:
+            return []
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"""
+                UPDATE runs SET owner = $1, epoch = epoch + 1, lease_until = {NOW} + $2
+                WHERE run_id IN (
+                    SELECT run_id FROM runs
+                    WHERE status IN ('queued', 'running') AND lease_until < {NOW}
+                    ORDER BY created_at
+                    LIMIT $3
+                    FOR UPDATE SKIP LOCKED
+                )
+                RETURNING run_id, epoch
+                """,
+                self.owner,
+                self.lease_seconds,
+                limit,
+            )
+        for row in rows:
+            self.epochs[row["run_id"]] = row["epoch"]
+        return [row["run_id"] for row in rows]
+
+    async def claim_run(self, run_id: str) -> bool:
+        """Claim one run by id (the daemon that accepted it, or `resume RUN_ID`)."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"""
+                UPDATE runs SET owner = $1, epoch = epoch + 1, lease_until = {NOW} + $2
+                WHERE run_id = $3 AND status IN ('queued', 'running')
+                  AND (lease_until < {NOW} OR owner = $1)
+                RETURNING epoch
+                """,
+                self.owner,
+                self.lease_seconds,
+                run_id,
+            )
+        if row is None:
+            return False
+        self.epochs[run_id] = row["epoch"]
+        return True
+
+    async def renew(self) -> set[str]:
+        """Heartbeat: extend the leases this daemon still holds; returns the runs it lost."""
+        owned = list(self.epochs)
+        if not owned:
+            return set()
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"""
+                UPDATE runs SET lease_until = {NOW} + $1
+                WHERE run_id = ANY($2::text[]) AND owner = $3
+                RETURNING run_id, epoch
+                """,
+                self.lease_seconds,
+                owned,
+                self.owner,
+            )
+        kept = {row["run_id"] for row in rows if self.epochs.get(row["run_id"]) == row["epoch"]}
+        lost = set(owned) - kept
+        for run_id in lost:
+            self.epochs.pop(run_id, None)
+        return lost
+
+    async def release(self, run_ids: list[str]) -> None:
+        """Give runs back at once (graceful stop), so another daemon need not wait for expiry."""
+        if not run_ids:
+            return
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE runs SET lease_until = 0 WHERE run_id = ANY($1::text[]) AND owner = $2",
+                run_ids,
+                self.owner,
+            )
+            await conn.execute(f"NOTIFY {CHANNEL}")
+        for run_id in run_ids:
+            self.epochs.pop(run_id, None)
+
+    def forget(self, run_id: str) -> None:
+        """This daemon is done with a run (finished, or given up)."""
+        self.epochs.pop(run_id, None)
+
+    async def adopt(self, run_id: str) -> RunRecord | None:
+        if run_id not in self.epochs and not await self.claim_run(run_id):
+            return None
+        return await self.get_run(run_id)
+
+    async def owner_of(self, run_id: str) -> str | None:
+        async with self.pool.acquire() as conn:
+            query = "SELECT owner FROM runs WHERE run_id=$1"
+            value: str | None = await conn.fetchval(query, run_id)
+            return value
+
+    # ------------------------------------------------------------------------------ events
+
+    async def append(self, event: Event) -> None:
+        epoch = self.epochs.get(event.run_id)
+        if epoch is None:
+            raise StaleLease(f"this daemon does not hold run {event.run_id}")
+        try:
+            encoded = _encode(event)
+        except (TypeError, ValueError, orjson.JSONEncodeError) as exc:
+            raise OutputRejected(f"outputs are not JSON data: {exc}") from None
+        if event.outputs is not None and len(encoded) > self.max_output_bytes:
+            size = len(_encode(event.outputs))
+            if size > self.max_output_bytes:
+                raise OutputRejected(
+                    f"outputs are {size} bytes; the store keeps at most {self.max_output_bytes}"
+                )
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((event, encoded, future))
+        self._wake.set()
+        await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._pending:
+                if self._closing:
+                    return
+                continue
+            batch, self._pending = self._pending, []
+            try:
+                stale = await self._commit(batch)
+            except asyncio.CancelledError:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(MastermindError("the store closed"))
+                raise
+            except Exception as exc:  # tell every waiter, keep serving later batches
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(MastermindError(f"the store could not commit: {exc}"))
+                continue
+            for event, _, future in batch:
+                if future.done():
+                    continue
+                if event.run_id in stale:
+                    future.set_exception(StaleLease(f"run {event.run_id} was taken over"))
+                else:
+                    future.set_result(None)
+            if self._closing and not self._pending:
+                return
+
+    async def _commit(self, batch: list[tuple[Event, str, asyncio.Future[None]]]) -> set[str]:
+        """Write a batch in one transaction; returns the runs whose epoch is stale (not written)."""
+        runs = {event.run_id for event, _, _ in batch}
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT run_id, owner, epoch FROM runs WHERE run_id = ANY($1::text[]) FOR SHARE",
+                list(runs),
+            )
+            current = {row["run_id"]: (row["owner"], row["epoch"]) for row in rows}
+            stale = {
+                run_id
+                for run_id in runs
+                if current.get(run_id) != (self.owner, self.epochs.get(run_id))
+            }
+            events = [
+                (event.run_id, event.seq, encoded)
+                for event, encoded, _ in batch
+                if event.run_id not in stale
+            ]
+            if events:
+                await conn.executemany(
+                    "INSERT INTO events (run_id, seq, data) VALUES ($1, $2, $3::jsonb)", events
+                )
+            updates = [
+                (
+                    event.status,
+                    event.at if event.status == RunStatus.RUNNING else None,
+                    event.at if event.status in RUN_FINAL else None,
+                    _encode(event.outputs) if event.outputs is not None else None,
+                    event.error if event.status in RUN_FINAL else None,
+                    event.run_id,
+                )
+                for event, _, _ in batch
+                if event.step_id is None and event.run_id not in stale
+            ]
+            if updates:
+                await conn.executemany(
+                    "UPDATE runs SET status=$1, started_at=coalesce(started_at, $2),"
+                    " finished_at=$3, outputs=$4::jsonb, error=$5,"
+                    " lease_until = CASE WHEN $1 IN ('succeeded','failed','cancelled')"
+                    " THEN 0 ELSE lease_until END WHERE run_id=$6",
+                    updates,
+                )
+        self.commits += 1
+        for event, _, _ in batch:
+            if event.step_id is None and event.status in RUN_FINAL:
+                self.epochs.pop(event.run_id, None)
+        return stale
+
+    # ------------------------------------------------------------------------------ reads
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM runs WHERE run_id=$1", run_id)
+        return _record(row) if row is not None else None
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM runs WHERE ($1::text IS NULL OR status=$1)"
+                " AND ($2::text IS NULL OR workflow=$2)"
+                " ORDER BY created_at DESC, run_id DESC LIMIT $3 OFFSET $4",
+                status,
+                workflow,
+                limit,
+                offset,
+            )
+        return [_record(row) for row in rows]
+
+    async def steps(self, run_id: str) -> list[StepRecord]:
+        return fold_steps(await self.events(run_id, limit=10_000_000))
+
+    async def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT data::text FROM events WHERE run_id=$1 AND seq>$2 ORDER BY seq LIMIT $3",
+                run_id,
+                after,
+                limit,
+            )
+        return [Event.from_dict(json.loads(row[0])) for row in rows]
+
+    async def prune(self, older_than: float) -> int:
+        """Delete finished runs (and their events) that ended before `older_than`."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            ids = await conn.fetch(
+                "DELETE FROM runs WHERE status IN ('succeeded','failed','cancelled')"
+                " AND finished_at < $1 RETURNING run_id",
+                older_than,
+            )
+            await conn.execute(
+                "DELETE FROM events WHERE run_id = ANY($1::text[])", [r[0] for r in ids]
+            )
+        return len(ids)
+
+
+_COLUMNS = (
+    "run_id, workflow, digest, definition, file, inputs::text, status, created_at, started_at,"
+    " finished_at, outputs::text, error, parent,"
+    " (SELECT coalesce(max(seq), 0) FROM events e WHERE e.run_id = runs.run_id) AS last_seq"
+)
+
+
+def _record(row: Any) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"],
+        workflow=row["workflow"],
+        digest=row["digest"],
+        definition=row["definition"],
+        file=row["file"],
+        inputs=json.loads(row["inputs"]),
+        status=row["status"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outputs=json.loads(row["outputs"]) if row["outputs"] is not None else None,
+        error=row["error"],
+        parent=row["parent"],
+        last_seq=row["last_seq"],
+    )
