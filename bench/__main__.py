@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import agents_bench, engine, loading
+from bench import agents_bench, engine, loading, scaleout
 from bench.core import Benchmark, Figure, table, write_report
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "socratic": agents_bench.socratic,
     "cpu": agents_bench.cpu_fan_out,
     "http": agents_bench.http,
+    "scaleout": scaleout.scaleout,
 }
 
 

@@ -29,6 +29,10 @@ def add_runs_command(sub: Any, add_state_dir: Callable[[argparse.ArgumentParser]
     show.add_argument("--format", choices=["text", "json"], default="text")
     add_state_dir(show)
     show.set_defaults(handler=cmd_runs_show)
+    prune = verbs.add_parser("prune", help="delete finished runs older than an age")
+    prune.add_argument("--older-than", required=True, help="an age such as 30d or 12h")
+    add_state_dir(prune)
+    prune.set_defaults(handler=cmd_runs_prune)
 
 
 def _when(at: float | None) -> str:
@@ -116,4 +120,30 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
         print(line + (f"  {step.error}" if step.error else ""))
     for event in events:
         print(json.dumps(event.to_dict(), default=str))
+    return 0
+
+
+def cmd_runs_prune(args: argparse.Namespace) -> int:
+    """Retention: finished runs that ended before now - age go, with their events."""
+    from mastermind.cli_run import open_store, run_with_loop
+    from mastermind.durations import parse_duration
+
+    try:
+        age = parse_duration(args.older_than)
+    except ValueError as exc:
+        raise MastermindError(str(exc)) from None
+
+    async def prune() -> int:
+        store = open_store(args)
+        await store.open()
+        try:
+            pruner = getattr(store, "prune", None)
+            if pruner is None:
+                return 0
+            count: int = await pruner(time.time() - age)
+            return count
+        finally:
+            await store.close()
+
+    print(f"pruned {run_with_loop(prune())} finished run(s)")
     return 0

@@ -170,3 +170,13 @@ def test_resume_with_nothing_to_do() -> None:
     done = mastermind("resume", "--state-dir", tempfile.mkdtemp())
     assert done.returncode == 0
     assert "nothing to resume" in done.stderr
+
+
+def test_prune_keeps_recent_runs(tmp_path: Path) -> None:
+    state = str(tmp_path)
+    assert mastermind("run", "-q", "--state-dir", state, "workflows/hello.yaml").returncode == 0
+    kept = mastermind("runs", "prune", "--older-than", "1d", "--state-dir", state)
+    assert kept.stdout.strip() == "pruned 0 finished run(s)"
+    gone = mastermind("runs", "prune", "--older-than", "0s", "--state-dir", state)
+    assert gone.stdout.strip() == "pruned 1 finished run(s)"
+    assert mastermind("runs", "prune", "--older-than", "soon", "--state-dir", state).returncode == 1
