@@ -35,8 +35,15 @@ async def _backlog(schema: str, runs: int) -> None:
     try:
         for _ in range(runs):
             await store.create_run(
-                RunRecord(new_run_id(), definition.name, definition.digest, definition.text,
-                          definition.file, {}, created_at=time.time())
+                RunRecord(
+                    new_run_id(),
+                    definition.name,
+                    definition.digest,
+                    definition.text,
+                    definition.file,
+                    {},
+                    created_at=time.time(),
+                )
             )
     finally:
         await store.close()
@@ -66,9 +73,22 @@ def _drain(daemons: int, runs: int) -> float:
     asyncio.run(_backlog(schema, runs))
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "mastermind", "worker", "--dsn", DSN, "--schema", schema,
-             "--poll", "50ms", "--capacity", "200"],
-            stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "mastermind",
+                "worker",
+                "--dsn",
+                DSN,
+                "--schema",
+                schema,
+                "--poll",
+                "50ms",
+                "--capacity",
+                "200",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(daemons)
     ]
@@ -93,9 +113,15 @@ def scaleout(quick: bool) -> list[Figure]:
     three = _drain(3, runs)
     steps = runs * STEPS_PER_RUN
     return [
-        Figure(f"PostgreSQL, 1 daemon: {runs} runs x {STEPS_PER_RUN} steps", steps / one,
-               "steps/s"),
-        Figure(f"PostgreSQL, 3 daemons: {runs} runs x {STEPS_PER_RUN} steps", steps / three,
-               "steps/s", steps / one, "1 daemon",
-               note="3 processes on 2 cores, sharing the machine with PostgreSQL"),
+        Figure(
+            f"PostgreSQL, 1 daemon: {runs} runs x {STEPS_PER_RUN} steps", steps / one, "steps/s"
+        ),
+        Figure(
+            f"PostgreSQL, 3 daemons: {runs} runs x {STEPS_PER_RUN} steps",
+            steps / three,
+            "steps/s",
+            steps / one,
+            "1 daemon",
+            note="3 processes on 2 cores, sharing the machine with PostgreSQL",
+        ),
     ]

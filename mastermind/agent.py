@@ -14,7 +14,6 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -139,6 +138,8 @@ class AgentRegistry:
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        from importlib.metadata import entry_points  # costs ~20 ms: only when a name is unknown
+
         for entry in entry_points(group=ENTRY_POINT_GROUP):
             self._paths.setdefault(entry.name, entry.value)
 
