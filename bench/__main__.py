@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import agents_bench, engine, loading, scaleout
+from bench import agents_bench, engine, loading, scaleout, soak
 from bench.core import Benchmark, Figure, table, write_report
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "cpu": agents_bench.cpu_fan_out,
     "http": agents_bench.http,
     "scaleout": scaleout.scaleout,
+    "soak": soak.soak,
 }
 
 
