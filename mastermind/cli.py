@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
     graph.set_defaults(handler=cmd_graph)
 
+    serve = sub.add_parser("serve", help="the daemon: API, metrics, runs (systemd Type=notify)")
+    serve.add_argument("--config", help="YAML config file (see config/mastermind.yaml)")
+    serve.set_defaults(handler=cmd_serve)
+
     socratic = sub.add_parser("socratic", help="interactive premise / challenge / conclude console")
     socratic.set_defaults(handler=cmd_socratic)
 
@@ -98,6 +102,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     definition = load_file(args.file, AgentRegistry())
     sys.stdout.write(to_mermaid(definition) if args.format == "mermaid" else to_dot(definition))
     return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM."""
+    from mastermind.daemon import serve
+
+    return serve(args.config)
 
 
 def cmd_socratic(args: argparse.Namespace) -> int:

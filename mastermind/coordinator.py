@@ -283,6 +283,10 @@ class Coordinator:
                 ) from None
             raise StepError(f"sub-workflow {path} is invalid:\n{exc}") from None
 
+    def ready_depth(self) -> int:
+        """Step instances queued in active runs, waiting for a concurrency slot."""
+        return sum(execution.ready_depth for execution in self._active.values())
+
     @property
     def active_runs(self) -> list[str]:
         return list(self._active)
@@ -292,6 +296,11 @@ class Coordinator:
         """The shared pool for CPU-bound steps, started on first use."""
         if self._process_pool is None:
             self._process_pool = ProcessPool(self.settings.process_pool_size)
+        return self._process_pool
+
+    @property
+    def started_process_pool(self) -> ProcessPool | None:
+        """The process pool if a CPU step has needed it (for metrics)."""
         return self._process_pool
 
     def services_for(self, execution: RunExecution) -> Mapping[str, Any]:

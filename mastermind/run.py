@@ -185,6 +185,10 @@ class RunExecution:
             await self._drain()
         return await self._finish(clock.monotonic() - started)
 
+    @property
+    def ready_depth(self) -> int:
+        return len(self._ready)
+
     def abandon(self) -> None:
         """Stop at once and write nothing more (the lease is lost; the run goes on elsewhere)."""
         self._lost = True

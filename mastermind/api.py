@@ -1,0 +1,309 @@
+"""The HTTP API (aiohttp): submit, watch and cancel runs; list and validate workflows.
+
+Every error is JSON with a message (400, 401, 404, 409, 413, 422), never a traceback. Bearer
+tokens are compared in constant time; everything but /healthz, /readyz and /metrics needs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from mastermind import __version__
+from mastermind.errors import InputError, MastermindError, WorkflowError
+from mastermind.events import RUN_FINAL, Event
+from mastermind.loader import load_text
+
+if TYPE_CHECKING:
+    from mastermind.daemon import Daemon
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
+
+
+def problem(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, "status": status, **extra}, status=status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a JSON error; log the unexpected ones."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[DAEMON].config.api.max_body_bytes
+        return problem(413, f"the request body is larger than {limit} bytes")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem(exc.status, exc.reason)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unexpected error serving %s %s", request.method, request.path)
+        return problem(500, "internal error; the daemon logged the details")
+
+
+@web.middleware
+async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in OPEN_PATHS:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    tokens = request.app[DAEMON].tokens
+    if scheme.lower() != "bearer" or not token:
+        return problem(401, "a bearer token is required (Authorization: Bearer TOKEN)")
+    # constant-time comparison against every configured token
+    if not any(hmac.compare_digest(token.encode(), known.encode()) for known in tokens):
+        return problem(401, "the bearer token is not valid")
+    return await handler(request)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(reason="the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(reason="the body must be a JSON object")
+    return data
+
+
+def run_json(run: Any) -> dict[str, Any]:
+    data = asdict(run)
+    data.pop("definition", None)
+    return data
+
+
+async def submit_run(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    body = await json_body(request)
+    name = body.get("workflow")
+    inputs = body.get("inputs", {})
+    if not isinstance(name, str) or not name:
+        return problem(422, "`workflow` (a workflow name) is required")
+    if not isinstance(inputs, dict):
+        return problem(422, "`inputs` must be an object")
+    definition = daemon.catalog.get(name)
+    if definition is None:
+        return problem(404, f"no workflow named {name!r}", known=sorted(daemon.catalog))
+    if daemon.draining:
+        return problem(409, "the daemon is shutting down; submit to another one")
+    try:
+        run_id = await daemon.coordinator.submit(definition, inputs)
+    except InputError as exc:
+        return problem(422, str(exc))
+    return web.json_response({"run_id": run_id, "status": "queued"}, status=201)
+
+
+async def list_runs(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    query = request.query
+    try:
+        limit = min(int(query.get("limit", "50")), 1000)
+        offset = max(int(query.get("offset", "0")), 0)
+    except ValueError:
+        return problem(400, "limit and offset are integers")
+    runs = await daemon.coordinator.store.list_runs(
+        status=query.get("status"), workflow=query.get("workflow"), limit=limit, offset=offset
+    )
+    next_offset = offset + limit if len(runs) == limit else None
+    return web.json_response(
+        {"runs": [run_json(r) for r in runs], "next_offset": next_offset}, dumps=_dumps
+    )
+
+
+async def get_run(request: web.Request) -> web.Response:
+    store = request.app[DAEMON].coordinator.store
+    run = await store.get_run(request.match_info["run_id"])
+    if run is None:
+        return problem(404, "no such run")
+    steps = await store.steps(run.run_id)
+    return web.json_response(
+        {"run": run_json(run), "steps": [asdict(s) for s in steps]}, dumps=_dumps
+    )
+
+
+async def cancel_run(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    run_id = request.match_info["run_id"]
+    run = await daemon.coordinator.store.get_run(run_id)
+    if run is None:
+        return problem(404, "no such run")
+    if run.finished:
+        return problem(409, f"the run already {run.status}")
+    if not daemon.coordinator.cancel(run_id):
+        return problem(409, "the run is not running in this daemon")
+    return web.json_response({"run_id": run_id, "status": "cancelling"}, status=202)
+
+
+async def signal_run(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    run_id, name = request.match_info["run_id"], request.match_info["name"]
+    body = await json_body(request)
+    run = await daemon.coordinator.store.get_run(run_id)
+    if run is None:
+        return problem(404, "no such run")
+    if run.finished:
+        return problem(409, f"the run already {run.status}")
+    if not daemon.coordinator.signal(run_id, name, body.get("payload")):
+        return problem(409, "the run is not running in this daemon")
+    return web.json_response({"run_id": run_id, "signal": name}, status=202)
+
+
+async def run_events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: the stored events, then live ones, in order, until the run ends."""
+    daemon = request.app[DAEMON]
+    run_id = request.match_info["run_id"]
+    store = daemon.coordinator.store
+    run = await store.get_run(run_id)
+    if run is None:
+        return problem(404, "no such run")
+    try:
+        after = int(request.headers.get("Last-Event-ID", request.query.get("after", "0")))
+    except ValueError:
+        return problem(400, "Last-Event-ID is an event number")
+    live: asyncio.Queue[Event] = asyncio.Queue()
+    unsubscribe = daemon.coordinator.subscribe(
+        lambda e: live.put_nowait(e) if e.run_id == run_id else None
+    )
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    try:
+        last = after
+        for event in await store.events(run_id, after=after, limit=1_000_000):
+            await _send(response, event)
+            last = event.seq
+            if event.step_id is None and event.status in RUN_FINAL:
+                return response
+        while True:
+            try:
+                async with asyncio.timeout(15):
+                    event = await live.get()
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                if (await store.get_run(run_id) or run).finished:
+                    return response
+                continue
+            if event.seq <= last:
+                continue
+            await _send(response, event)
+            last = event.seq
+            if event.step_id is None and event.status in RUN_FINAL:
+                return response
+    finally:
+        unsubscribe()
+
+
+async def _send(response: web.StreamResponse, event: Event) -> None:
+    data = json.dumps(event.to_dict(), default=str)
+    await response.write(f"id: {event.seq}\nevent: {event.status}\ndata: {data}\n\n".encode())
+
+
+async def list_workflows(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    return web.json_response(
+        {
+            "workflows": [
+                {
+                    "name": d.name,
+                    "file": d.file,
+                    "digest": d.digest,
+                    "steps": len(d.steps),
+                    "description": d.spec.description,
+                }
+                for d in sorted(daemon.catalog.values(), key=lambda d: d.name)
+            ],
+            "broken": [p.as_dict() for p in daemon.broken],
+        }
+    )
+
+
+async def validate_workflow(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    text = await request.read()
+    if request.content_type == "application/json":
+        body = await json_body(request)
+        text = str(body.get("text", "")).encode()
+    try:
+        definition = load_text(text, "request.yaml", daemon.coordinator.registry)
+    except WorkflowError as exc:
+        return web.json_response(
+            {"valid": False, "problems": [p.as_dict() for p in exc.problems]}, status=422
+        )
+    except MastermindError as exc:
+        return problem(422, str(exc))
+    return web.json_response(
+        {"valid": True, "name": definition.name, "steps": len(definition.steps)}
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    if not daemon.ready or daemon.draining:
+        return problem(503, "not ready" if not daemon.draining else "draining")
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[DAEMON].metrics.render()
+    return web.Response(
+        body=body,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from mastermind.openapi import document
+
+    return web.json_response(document())
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "/api/v1/runs", submit_run),
+    ("GET", "/api/v1/runs", list_runs),
+    ("GET", "/api/v1/runs/{run_id}", get_run),
+    ("POST", "/api/v1/runs/{run_id}/cancel", cancel_run),
+    ("POST", "/api/v1/runs/{run_id}/signals/{name}", signal_run),
+    ("GET", "/api/v1/runs/{run_id}/events", run_events),
+    ("GET", "/api/v1/workflows", list_workflows),
+    ("POST", "/api/v1/workflows/validate", validate_workflow),
+    ("GET", "/api/v1/openapi.json", openapi),
+    ("GET", "/healthz", healthz),
+    ("GET", "/readyz", readyz),
+    ("GET", "/metrics", metrics),
+]
+
+
+def make_app(daemon: Daemon) -> web.Application:
+    """The aiohttp application serving `daemon`."""
+    app = web.Application(
+        middlewares=[errors, auth], client_max_size=daemon.config.api.max_body_bytes
+    )
+    app[DAEMON] = daemon
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    return app

@@ -1,0 +1,288 @@
+"""`mastermind serve`: the coordinator, the HTTP API and metrics in one uvloop event loop,
+a good citizen of systemd (Type=notify, watchdog, graceful stop, reload on SIGHUP).
+
+Lifecycle: open the store → load the workflow folder → resume unfinished runs → bind the API →
+READY=1. SIGTERM: STOPPING=1, refuse new runs, give running steps `drain_grace` to finish, then
+stop the rest without writing (they stay resumable in the store) and exit 0. SIGHUP:
+RELOADING=1, reread the config's tokens and the workflow folder (a broken file is reported and
+its last good version keeps serving), READY=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from mastermind import systemd
+from mastermind.agent import AgentRegistry
+from mastermind.api import make_app
+from mastermind.config import Config, load_config
+from mastermind.coordinator import Coordinator, Settings
+from mastermind.errors import MastermindError, Problem
+from mastermind.loader import Definition, LoadReport, workflow_files
+from mastermind.metrics import Metrics, StateCollector
+from mastermind.store.base import Store
+
+log = logging.getLogger("mastermind.daemon")
+
+
+class Daemon:
+    """One daemon process."""
+
+    def __init__(self, config: Config, config_path: str | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.metrics = Metrics()
+        self.catalog: dict[str, Definition] = {}
+        self.broken: list[Problem] = []
+        self.tokens: list[str] = []
+        self.ready = False
+        self.draining = False
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self.port: int | None = None
+        self.registry = AgentRegistry(settings=config.agents)
+        self.coordinator = Coordinator(
+            self.registry,
+            self._store(),
+            settings=Settings(
+                cancel_grace=config.limits.cancel_grace,
+                step_timeout=config.limits.step_timeout,
+                agent_limits=config.limits.agents,
+                pools=config.limits.pools,
+                default_pool_size=config.limits.default_pool_size,
+                process_pool_size=config.limits.process_pool_size,
+            ),
+            secrets=config.secrets,
+        )
+        self.coordinator.subscribe(self.metrics.observe)
+        self.metrics.add_collector(StateCollector(self._state))
+
+    def _store(self) -> Store:
+        store = self.config.store
+        if store.dsn:
+            from mastermind.store.postgres import PostgresStore
+
+            return PostgresStore(
+                store.dsn,
+                schema=store.schema_name,
+                lease_seconds=store.lease,
+                max_output_bytes=store.max_output_bytes,
+            )
+        from mastermind.cli_run import default_state_dir
+        from mastermind.store.sqlite import SqliteStore
+
+        return SqliteStore(
+            store.state_dir or default_state_dir(),
+            synchronous=store.synchronous,
+            max_output_bytes=store.max_output_bytes,
+        )
+
+    def _state(self) -> dict[str, Any]:
+        coordinator = self.coordinator
+        pool = coordinator.started_process_pool
+        store: Any = coordinator.store
+        return {
+            "runs_active": len(coordinator.active_runs),
+            "ready": coordinator.ready_depth(),
+            "pool_workers": pool.alive if pool is not None else 0,
+            "pool_replaced": pool.replaced if pool is not None else 0,
+            "commits": getattr(store, "commits", 0),
+            "commit_seconds": getattr(store, "commit_seconds", 0.0),
+        }
+
+    # ------------------------------------------------------------------------------ workflows
+
+    async def load_workflows(self) -> None:
+        """(Re)load the workflow folder; a broken file keeps its last good version serving."""
+        folder = self.config.workflows
+
+        def load() -> LoadReport:
+            report = LoadReport()
+            for path in workflow_files([folder]) if folder.is_dir() else []:
+                report.add(path, self.registry)
+            return report
+
+        report = await asyncio.get_running_loop().run_in_executor(None, load)
+        catalog = {d.name: d for d in report.definitions}
+        broken_files = {p.file for p in report.problems}
+        for name, old in self.catalog.items():
+            if name not in catalog and old.file in broken_files:
+                catalog[name] = old  # last good version keeps serving
+        self.catalog = catalog
+        self.coordinator.catalog = dict(catalog)
+        self.broken = report.problems
+        self.metrics.workflows_broken.set(len(broken_files))
+        for problem in report.problems:
+            log.error("workflow not loaded: %s", problem)
+        log.info("serving %d workflow(s) from %s", len(catalog), folder)
+
+    def _load_tokens(self) -> None:
+        tokens = list(self.config.api.tokens)
+        if not tokens:
+            tokens = [self._generated_token()]
+        self.tokens = tokens
+
+    def _generated_token(self) -> str:
+        """No token configured: make one, keep it in the state directory (mode 0600)."""
+        from mastermind.cli_run import default_state_dir
+
+        folder = Path(self.config.store.state_dir or default_state_dir())
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "api-token"
+        if path.exists():
+            return path.read_text().strip()
+        token = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(token + "\n")
+        log.warning("no API token configured; generated one in %s", path)
+        return token
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    async def serve(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit code."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        self._load_tokens()
+        async with self.coordinator, asyncio.TaskGroup() as chores:
+            await self.load_workflows()
+            await self._resume()
+            runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+            await runner.setup()
+            site = web.TCPSite(runner, self.config.api.host, self.config.api.port)
+            await site.start()
+            addresses = runner.addresses  # the bound port, also when port 0 was asked for
+            self.port = addresses[0][1] if addresses else self.config.api.port
+            self.ready = True
+            log.info("listening on http://%s:%s", self.config.api.host, self.port)
+            systemd.notify(f"READY=1\nSTATUS=listening on port {self.port}\nMAINPID={os.getpid()}")
+            background = [
+                chores.create_task(self.metrics.watch_loop_lag()),
+                chores.create_task(self._watchdog()),
+                chores.create_task(self._reloader()),
+                chores.create_task(self._retention()),
+            ]
+            worker_stop = asyncio.Event()
+            if self.config.store.dsn:
+                background.append(chores.create_task(self._work(worker_stop)))
+            await self._stop.wait()
+            systemd.notify("STOPPING=1")
+            self.draining = True
+            worker_stop.set()
+            log.info("stopping: draining running steps for up to %gs", self.config.drain_grace)
+            await site.stop()  # no new connections; requests in flight finish
+            await self._drain()
+            await runner.cleanup()
+            for task in background:
+                task.cancel()
+        return 0
+
+    async def _resume(self) -> None:
+        """SQLite: resume every unfinished run now (PostgreSQL: the worker claims them)."""
+        if self.config.store.dsn:
+            return
+        for run in await self.coordinator.store.unfinished_runs():
+            if run.parent is not None:
+                continue  # sub-runs are resumed by their parent step
+            try:
+                await self.coordinator.resume(run.run_id)
+                log.info("resumed run %s (%s)", run.run_id, run.workflow)
+            except MastermindError as exc:
+                log.error("cannot resume run %s: %s", run.run_id, exc)
+
+    async def _drain(self) -> None:
+        active = self.coordinator.active_runs
+        if active:
+            waits = [asyncio.ensure_future(self.coordinator.wait(r)) for r in active]
+            _, pending = await asyncio.wait(waits, timeout=self.config.drain_grace)
+            for waiter in pending:
+                waiter.cancel()
+            left = self.coordinator.active_runs
+            for run_id in left:  # stop without writing: they resume at the next start
+                self.coordinator.abandon(run_id)
+            release = getattr(self.coordinator.store, "release", None)
+            if release is not None:
+                await release(left)
+            if left:
+                log.info("left %d run(s) to resume at the next start", len(left))
+                waits = [asyncio.ensure_future(self.coordinator.wait(r)) for r in left]
+                await asyncio.wait(waits, timeout=self.config.limits.cancel_grace)
+                for waiter in waits:
+                    waiter.cancel()
+
+    async def _watchdog(self) -> None:
+        interval = systemd.watchdog_interval()
+        if interval is None:
+            return
+        while True:  # sent from the event loop: a blocked loop stops the pings
+            systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def _reloader(self) -> None:
+        while True:
+            await self._reload.wait()
+            self._reload.clear()
+            systemd.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+            try:
+                if self.config_path is not None:
+                    fresh = load_config(self.config_path)
+                    self.config.api.tokens = fresh.api.tokens
+                    self.config.workflows = fresh.workflows
+                    logging.getLogger("mastermind").setLevel(fresh.log_level)
+                    self._load_tokens()
+                await self.load_workflows()
+                self.metrics.reloads.labels("ok").inc()
+            except MastermindError as exc:
+                log.error("reload failed, keeping the previous configuration: %s", exc)
+                self.metrics.reloads.labels("failed").inc()
+            systemd.notify("READY=1")
+
+    async def _retention(self) -> None:
+        retention = self.config.store.retention
+        prune = getattr(self.coordinator.store, "prune", None)
+        if retention is None or prune is None:
+            return
+        while True:
+            with contextlib.suppress(MastermindError):
+                count = await prune(time.time() - retention)
+                if count:
+                    log.info("pruned %d finished run(s)", count)
+            await asyncio.sleep(min(retention, 3600.0))
+
+    async def _work(self, stop: asyncio.Event) -> None:
+        from mastermind.store.postgres import PostgresStore
+        from mastermind.worker import Worker
+
+        store = self.coordinator.store
+        assert isinstance(store, PostgresStore)
+        await Worker(self.coordinator, store, capacity=self.config.limits.runs).run(stop)
+
+
+def serve(config_path: str | None) -> int:
+    """Entry point of `mastermind serve`."""
+    from mastermind.cli_run import run_with_loop
+
+    config = load_config(config_path)
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return int(run_with_loop(Daemon(config, config_path).serve()))

@@ -1,0 +1,156 @@
+"""Prometheus metrics: fed by the event stream, the loop-lag monitor and a few collectors.
+
+Labels are bounded: workflow, agent and status names, never run ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from mastermind import __version__
+from mastermind.events import RUN_FINAL, STEP_FINAL, Event
+
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600)
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+class Metrics:
+    """All of mastermind's metrics, in their own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.runs = Counter(
+            "mastermind_runs", "Runs that ended, by outcome", ["workflow", "status"], registry=r
+        )
+        self.runs_started = Counter(
+            "mastermind_runs_started", "Runs started or resumed", ["workflow"], registry=r
+        )
+        self.steps = Counter(
+            "mastermind_steps",
+            "Step instances that ended, by outcome",
+            ["workflow", "agent", "status"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "mastermind_step_retries",
+            "Attempts that failed and will be retried",
+            ["agent"],
+            registry=r,
+        )
+        self.step_seconds = Histogram(
+            "mastermind_step_duration_seconds",
+            "Duration of step attempts",
+            ["agent"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.run_seconds = Histogram(
+            "mastermind_run_duration_seconds",
+            "Duration of runs",
+            ["workflow"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.running = Gauge(
+            "mastermind_steps_running", "Step instances running now", ["agent"], registry=r
+        )
+        self.loop_lag = Histogram(
+            "mastermind_event_loop_lag_seconds",
+            "How late the event loop wakes up",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.workflows_broken = Gauge(
+            "mastermind_workflows_broken", "Workflow files that failed to load", registry=r
+        )
+        self.reloads = Counter(
+            "mastermind_reloads", "Configuration and workflow reloads", ["result"], registry=r
+        )
+        info = Gauge(
+            "mastermind_build_info", "Build information", ["version", "python"], registry=r
+        )
+        info.labels(__version__, platform.python_version()).set(1)
+
+    def observe(self, event: Event) -> None:
+        """An event listener: count transitions."""
+        status = event.status
+        if event.step_id is None:
+            if status == "running":
+                self.runs_started.labels(event.workflow).inc()
+            elif status in RUN_FINAL:
+                self.runs.labels(event.workflow, status).inc()
+                if event.duration is not None:
+                    self.run_seconds.labels(event.workflow).observe(event.duration)
+            return
+        if status == "running":
+            self.running.labels(event.agent).inc()
+            return
+        if status == "queued":
+            return
+        # the end of an attempt: an instance event (fan-out items, or a single-instance step)
+        if event.duration is not None or status in ("retrying", "cancelled"):
+            self.running.labels(event.agent).dec()
+        if event.duration is not None:
+            self.step_seconds.labels(event.agent).observe(event.duration)
+        if status == "retrying":
+            self.retries.labels(event.agent).inc()
+        elif status in STEP_FINAL and (event.item_index is not None or event.attempt):
+            self.steps.labels(event.workflow, event.agent, status).inc()
+
+    def add_collector(self, collector: Collector) -> None:
+        self.registry.register(collector)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    async def watch_loop_lag(self, interval: float = 0.25) -> None:
+        """Measure how late sleeps wake up: a blocked loop shows here (and trips the watchdog)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(interval)
+            self.loop_lag.observe(max(0.0, loop.time() - started - interval))
+
+
+class StateCollector(Collector):
+    """Gauges read at scrape time from live objects (pool, store, coordinator)."""
+
+    def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Any]:
+        state = self.read()
+        yield GaugeMetricFamily(
+            "mastermind_runs_active", "Runs in flight in this daemon", value=state["runs_active"]
+        )
+        yield GaugeMetricFamily(
+            "mastermind_ready_queue_depth",
+            "Step instances queued, waiting for a slot",
+            value=state["ready"],
+        )
+        yield GaugeMetricFamily(
+            "mastermind_process_pool_workers",
+            "Live CPU worker processes",
+            value=state["pool_workers"],
+        )
+        yield CounterMetricFamily(
+            "mastermind_process_pool_replacements",
+            "CPU workers replaced after dying or being stopped",
+            value=state["pool_replaced"],
+        )
+        yield CounterMetricFamily(
+            "mastermind_store_commits", "Store transactions committed", value=state["commits"]
+        )
+        yield CounterMetricFamily(
+            "mastermind_store_commit_seconds",
+            "Time spent committing",
+            value=state["commit_seconds"],
+        )

@@ -1,0 +1,178 @@
+"""The daemon as a real subprocess: systemd notifications, the HTTP API, signals."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mastermind.api import ROUTES
+from mastermind.openapi import document
+from tests.daemon_harness import ROOT, TOKEN, RunningDaemon, daemon
+
+HELLO = (ROOT / "workflows" / "hello.yaml").read_text()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    workflows = tmp_path / "workflows"
+    workflows.mkdir()
+    (workflows / "hello.yaml").write_text(HELLO)
+    (workflows / "slow.yaml").write_text(
+        "name: slow\ninputs: {n: {type: integer, default: 50}, d: {type: string, default: 300ms}}\n"
+        "steps:\n  nap: {agent: sleep, for_each: '${{ [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,"
+        "17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,"
+        "46,47,48,49] }}', with: {duration: '${{ inputs.d }}'}}\n"
+    )
+    return workflows
+
+
+def wait_finished(d: RunningDaemon, run_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = d.call("GET", f"/api/v1/runs/{run_id}")
+        if status == 200 and body["run"]["status"] in ("succeeded", "failed", "cancelled"):
+            return dict(body)
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+def test_notify_ready_watchdog_and_stopping(tmp_path: Path, folder: Path) -> None:
+    with daemon(tmp_path, folder, watchdog_usec=400_000) as d:
+        d.wait_for("WATCHDOG=1")
+        assert d.call("GET", "/healthz", token=None)[0] == 200
+        assert d.call("GET", "/readyz", token=None)[0] == 200
+        d.process.send_signal(signal.SIGTERM)
+        d.wait_for("STOPPING=1")
+        assert d.process.wait(timeout=20) == 0
+
+
+def test_api_errors_are_json_and_precise(tmp_path: Path, folder: Path) -> None:
+    with daemon(tmp_path, folder) as d:
+        assert d.call("GET", "/api/v1/runs", token=None)[0] == 401
+        assert d.call("GET", "/api/v1/runs", token="wrong")[0] == 401
+        status, body = d.call("POST", "/api/v1/runs", raw=b"{not json")
+        assert (status, body["error"]) == (400, "the body is not valid JSON")
+        status, body = d.call("POST", "/api/v1/runs", raw=b"[" + b"1," * 40_000 + b"1]")
+        assert status == 413 and "larger than 65536 bytes" in body["error"]
+        status, body = d.call("POST", "/api/v1/runs", {"workflow": "nope"})
+        assert status == 404 and body["known"] == ["hello", "slow"]
+        status, body = d.call("POST", "/api/v1/runs", {"workflow": "hello", "inputs": {"names": 3}})
+        assert status == 422 and "must be of type array" in body["error"]
+        status, body = d.call("POST", "/api/v1/runs", {"inputs": {}})
+        assert status == 422
+        assert d.call("GET", "/api/v1/runs/missing")[0] == 404
+        status, body = d.call(
+            "POST",
+            "/api/v1/workflows/validate",
+            raw=b"name: x\nsteps: {}\n",
+            content_type="text/yaml",
+        )
+        assert status == 422 and body["problems"][0]["field"] == "steps"
+        assert d.call("GET", "/api/v1/nothing-here")[0] == 404
+
+
+def test_submit_follow_and_read_a_run(tmp_path: Path, folder: Path) -> None:
+    with daemon(tmp_path, folder) as d:
+        status, body = d.call(
+            "POST", "/api/v1/runs", {"workflow": "hello", "inputs": {"names": ["Ada"]}}
+        )
+        assert status == 201
+        run_id = body["run_id"]
+        request = urllib.request.Request(f"{d.url}/api/v1/runs/{run_id}/events")
+        request.add_header("Authorization", f"Bearer {TOKEN}")
+        with urllib.request.urlopen(request, timeout=30) as stream:
+            text = stream.read().decode()
+        ids = [int(line[4:]) for line in text.splitlines() if line.startswith("id: ")]
+        assert ids == list(range(1, len(ids) + 1))  # in order, none missing
+        assert "event: succeeded" in text.split("\n\n")[-2]
+        finished = wait_finished(d, run_id)
+        assert finished["run"]["outputs"] == {"greetings": ["Hello, Ada!"], "count": 1}
+        status, runs = d.call("GET", "/api/v1/runs?workflow=hello&limit=5")
+        assert status == 200 and runs["runs"][0]["run_id"] == run_id
+        status, metrics = d.call("GET", "/metrics", token=None)
+        assert 'mastermind_runs_total{status="succeeded",workflow="hello"} 1.0' in metrics
+        assert "mastermind_event_loop_lag_seconds_bucket" in metrics
+        assert "run_id" not in metrics  # bounded labels
+
+
+def test_signals_and_cancel(tmp_path: Path, folder: Path) -> None:
+    shutil.copy(ROOT / "workflows" / "approval.yaml", folder / "approval.yaml")
+    with daemon(tmp_path, folder) as d:
+        _, body = d.call(
+            "POST", "/api/v1/runs", {"workflow": "approval", "inputs": {"change": "x"}}
+        )
+        run_id = body["run_id"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until the wait step is running
+            steps = d.call("GET", f"/api/v1/runs/{run_id}")[1]["steps"]
+            if any(s["step_id"] == "approve" and s["status"] == "running" for s in steps):
+                break
+            time.sleep(0.05)
+        assert (
+            d.call("POST", f"/api/v1/runs/{run_id}/signals/approve", {"payload": {"by": "ada"}})[0]
+            == 202
+        )
+        assert wait_finished(d, run_id)["run"]["outputs"] == {
+            "result": "applied x (approved by ada)"
+        }
+        assert d.call("POST", f"/api/v1/runs/{run_id}/cancel")[0] == 409  # already finished
+        _, body = d.call("POST", "/api/v1/runs", {"workflow": "slow", "inputs": {"d": "30s"}})
+        assert d.call("POST", f"/api/v1/runs/{body['run_id']}/cancel")[0] == 202
+        assert wait_finished(d, body["run_id"])["run"]["status"] == "cancelled"
+
+
+def test_sigterm_drains_and_the_next_start_finishes_the_rest(tmp_path: Path, folder: Path) -> None:
+    state = tmp_path / "state"
+    with daemon(tmp_path, folder, state=state) as d:
+        _, body = d.call("POST", "/api/v1/runs", {"workflow": "slow", "inputs": {"d": "20s"}})
+        run_id = body["run_id"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            steps = d.call("GET", f"/api/v1/runs/{run_id}")[1]["steps"]
+            if sum(s["status"] == "running" for s in steps if s["item_index"] is not None) == 50:
+                break
+            time.sleep(0.05)
+        sent = time.monotonic()
+        d.process.send_signal(signal.SIGTERM)
+        assert d.process.wait(timeout=20) == 0
+        assert time.monotonic() - sent < 2 + 5 + 3  # drain grace + cancel grace + slack
+    # the next start resumes the run; with short naps it completes
+    slow = folder / "slow.yaml"
+    with daemon(tmp_path, folder, state=state) as d:
+        body = wait_finished(d, run_id, timeout=60)
+    assert body["run"]["status"] == "succeeded", body["run"]
+    assert slow.exists()
+
+
+def test_sighup_reloads_workflows_and_keeps_the_last_good_version(
+    tmp_path: Path, folder: Path
+) -> None:
+    with daemon(tmp_path, folder) as d:
+        (folder / "extra.yaml").write_text(
+            "name: extra\nsteps: {a: {agent: noop, with: {value: 1}}}\n"
+        )
+        (folder / "hello.yaml").write_text("name: hello\nsteps: {a: {agent: nope}}\n")  # broken
+        d.messages.clear()
+        d.process.send_signal(signal.SIGHUP)
+        d.wait_for("RELOADING=1")
+        d.wait_for("READY=1")
+        _, body = d.call("GET", "/api/v1/workflows")
+        names = [w["name"] for w in body["workflows"]]
+        assert names == ["extra", "hello", "slow"]  # hello: the last good version still serves
+        assert body["broken"][0]["field"] == "steps.a.agent"
+        assert d.call("POST", "/api/v1/runs", {"workflow": "extra"})[0] == 201
+        _, metrics = d.call("GET", "/metrics", token=None)
+        assert "mastermind_workflows_broken 1.0" in metrics
+
+
+def test_openapi_lists_exactly_the_routes() -> None:
+    paths = document()["paths"]
+    served = {(method.lower(), path) for method, path, _ in ROUTES}
+    documented = {(method, path) for path, item in paths.items() for method in item}
+    assert served == documented
