@@ -189,6 +189,8 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             last = event.seq
             if event.step_id is None and event.status in RUN_FINAL:
                 return response
+        if request.query.get("follow") == "0":
+            return response  # what is stored so far, then close
         while True:
             try:
                 async with asyncio.timeout(15):

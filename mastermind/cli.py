@@ -53,9 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     socratic = sub.add_parser("socratic", help="interactive premise / challenge / conclude console")
     socratic.set_defaults(handler=cmd_socratic)
 
+    from mastermind.cli_client import add_client_commands
     from mastermind.cli_run import add_run_commands  # the run commands live beside the engine
 
     add_run_commands(sub)
+    add_client_commands(sub)
     return parser
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -176,3 +179,56 @@ def test_openapi_lists_exactly_the_routes() -> None:
     served = {(method.lower(), path) for method, path, _ in ROUTES}
     documented = {(method, path) for path, item in paths.items() for method in item}
     assert served == documented
+
+
+def client(d: RunningDaemon, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mastermind", *args, "--url", d.url, "--token", TOKEN],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def test_client_commands(tmp_path: Path, folder: Path) -> None:
+    shutil.copy(ROOT / "workflows" / "approval.yaml", folder / "approval.yaml")
+    with daemon(tmp_path, folder) as d:
+        done = client(d, "submit", "hello", "-i", 'names=["Linus"]', "--wait")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"greetings": ["Hello, Linus!"], "count": 1}
+        run_id = client(d, "submit", "approval", "-i", "change=db").stdout.strip()
+        status = json.loads(client(d, "status", run_id).stdout)
+        assert status["run"]["workflow"] == "approval"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            steps = json.loads(client(d, "status", run_id).stdout)["steps"]
+            if any(s["step_id"] == "approve" and s["status"] == "running" for s in steps):
+                break
+        sent = client(d, "signal", run_id, "approve", '{"by": "grace"}')
+        assert sent.returncode == 0, sent.stderr
+        logs = client(d, "logs", run_id, "--follow")
+        events = [json.loads(line) for line in logs.stdout.splitlines()]
+        assert events[-1]["status"] == "succeeded" and events[-1].get("step_id") is None
+        assert events[-1]["outputs"] == {"result": "applied db (approved by grace)"}
+        slow = client(d, "submit", "slow", "-i", "d=30s").stdout.strip()
+        assert client(d, "cancel", slow).returncode == 0
+        missing = client(d, "status", "nope")
+        assert missing.returncode == 1 and "404" in missing.stderr
+        unauthorized = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mastermind",
+                "status",
+                run_id,
+                "--url",
+                d.url,
+                "--token",
+                "bad",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert unauthorized.returncode == 1 and "401" in unauthorized.stderr
