@@ -20,6 +20,7 @@ from mastermind import __version__
 from mastermind.errors import InputError, MastermindError, WorkflowError
 from mastermind.events import RUN_FINAL, Event
 from mastermind.loader import load_text
+from mastermind.triggers import SIGNATURE_HEADER, verify
 
 if TYPE_CHECKING:
     from mastermind.daemon import Daemon
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+HOOKS = "/api/v1/hooks/"
 DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
 
 
@@ -55,7 +57,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in OPEN_PATHS:
+    if request.path in OPEN_PATHS or request.path.startswith(HOOKS):  # hooks carry a signature
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -215,6 +217,39 @@ async def _send(response: web.StreamResponse, event: Event) -> None:
     await response.write(f"id: {event.seq}\nevent: {event.status}\ndata: {data}\n\n".encode())
 
 
+async def webhook(request: web.Request) -> web.Response:
+    """Start a run of a workflow with a webhook trigger; the body is signed with HMAC-SHA256
+    (`X-Mastermind-Signature: sha256=HEX`) under the secret the trigger names."""
+    daemon = request.app[DAEMON]
+    definition = daemon.catalog.get(request.match_info["workflow"])
+    hooks = [t for t in definition.spec.triggers if t.webhook] if definition else []
+    if definition is None or not hooks:
+        return problem(404, "no workflow with a webhook trigger by that name")
+    body = await request.read()
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    for trigger in hooks:
+        assert trigger.webhook is not None
+        key = daemon.coordinator.secrets.get(trigger.webhook.secret)
+        if key and signature and verify(key, body, signature):
+            break
+    else:
+        return problem(401, f"missing or wrong {SIGNATURE_HEADER}")
+    try:
+        payload = json.loads(body) if body else {}
+    except (ValueError, UnicodeDecodeError):
+        return problem(400, "the body is not valid JSON")
+    if not isinstance(payload, dict) or not isinstance(payload.get("inputs", {}), dict):
+        return problem(422, 'the body is a JSON object: {"inputs": {...}}')
+    inputs = {**trigger.inputs, **payload.get("inputs", {})}
+    if daemon.draining:
+        return problem(409, "the daemon is shutting down")
+    try:
+        run_id = await daemon.coordinator.submit(definition, inputs, parent="webhook")
+    except InputError as exc:
+        return problem(422, str(exc))
+    return web.json_response({"run_id": run_id, "status": "queued"}, status=201)
+
+
 async def list_workflows(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     return web.json_response(
@@ -292,6 +327,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/api/v1/runs/{run_id}/signals/{name}", signal_run),
     ("GET", "/api/v1/runs/{run_id}/events", run_events),
     ("GET", "/api/v1/workflows", list_workflows),
+    ("POST", "/api/v1/hooks/{workflow}", webhook),
     ("POST", "/api/v1/workflows/validate", validate_workflow),
     ("GET", "/api/v1/openapi.json", openapi),
     ("GET", "/healthz", healthz),

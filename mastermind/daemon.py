@@ -31,6 +31,7 @@ from mastermind.errors import MastermindError, Problem
 from mastermind.loader import Definition, LoadReport, workflow_files
 from mastermind.metrics import Metrics, StateCollector
 from mastermind.store.base import Store
+from mastermind.triggers import CronScheduler
 
 log = logging.getLogger("mastermind.daemon")
 
@@ -65,6 +66,7 @@ class Daemon:
             secrets=config.secrets,
         )
         self.coordinator.subscribe(self.metrics.observe)
+        self.scheduler = CronScheduler(self.coordinator, lambda: self.catalog)
         self.metrics.add_collector(StateCollector(self._state))
 
     def _store(self) -> Store:
@@ -122,6 +124,7 @@ class Daemon:
         self.coordinator.catalog = dict(catalog)
         self.broken = report.problems
         self.metrics.workflows_broken.set(len(broken_files))
+        self.scheduler.reschedule()
         for problem in report.problems:
             log.error("workflow not loaded: %s", problem)
         log.info("serving %d workflow(s) from %s", len(catalog), folder)
@@ -166,6 +169,7 @@ class Daemon:
         async with self.coordinator, asyncio.TaskGroup() as chores:
             await self.load_workflows()
             await self._resume()
+            await self.scheduler.catch_up()
             runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
             await runner.setup()
             site = web.TCPSite(runner, self.config.api.host, self.config.api.port)
@@ -180,6 +184,7 @@ class Daemon:
                 chores.create_task(self._watchdog()),
                 chores.create_task(self._reloader()),
                 chores.create_task(self._retention()),
+                chores.create_task(self.scheduler.run()),
             ]
             worker_stop = asyncio.Event()
             if self.config.store.dsn:

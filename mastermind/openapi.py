@@ -159,6 +159,27 @@ def document() -> dict[str, Any]:
                     "responses": {"200": _json("valid"), **errors},
                 },
             },
+            "/api/v1/hooks/{workflow}": {
+                "post": {
+                    "summary": "Webhook: start a run (HMAC-SHA256 signature, no bearer token)",
+                    "operationId": "webhook",
+                    "security": open_security,
+                    "parameters": [
+                        _path_param("workflow"),
+                        {
+                            "name": "X-Mastermind-Signature",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {"201": _json("accepted"), **errors},
+                },
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",

@@ -57,6 +57,7 @@ class RunningDaemon:
         token: str | None = TOKEN,
         raw: bytes | None = None,
         content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(self.url + path, data=data, method=method)
@@ -64,6 +65,8 @@ class RunningDaemon:
             request.add_header("Authorization", f"Bearer {token}")
         if data is not None:
             request.add_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 payload = response.read()

@@ -232,3 +232,24 @@ def test_client_commands(tmp_path: Path, folder: Path) -> None:
             timeout=60,
         )
         assert unauthorized.returncode == 1 and "401" in unauthorized.stderr
+
+
+def test_webhook_starts_a_signed_run(tmp_path: Path, folder: Path) -> None:
+    from mastermind.triggers import sign
+
+    (folder / "hooked.yaml").write_text(
+        "name: hooked\ninputs: {who: {type: string, default: x}}\n"
+        "steps: {a: {agent: noop, with: {value: '${{ inputs.who }}'}}}\n"
+        "outputs: {who: '${{ steps.a.outputs }}'}\n"
+        "triggers: [{webhook: {secret: hook_key}}]\n"
+    )
+    with daemon(tmp_path, folder, extra="secrets: {hook_key: s3cret}\n") as d:
+        body = json.dumps({"inputs": {"who": "github"}}).encode()
+        good = {"X-Mastermind-Signature": sign("s3cret", body)}
+        status, answer = d.call("POST", "/api/v1/hooks/hooked", raw=body, token=None, headers=good)
+        assert status == 201, answer
+        assert wait_finished(d, answer["run_id"])["run"]["outputs"] == {"who": "github"}
+        bad = {"X-Mastermind-Signature": sign("wrong", body)}
+        assert d.call("POST", "/api/v1/hooks/hooked", raw=body, token=None, headers=bad)[0] == 401
+        assert d.call("POST", "/api/v1/hooks/hooked", raw=body, token=None)[0] == 401
+        assert d.call("POST", "/api/v1/hooks/hello", raw=body, token=None, headers=good)[0] == 404

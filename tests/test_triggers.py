@@ -1,0 +1,97 @@
+"""Cron triggers on a fake clock, the missed-fire policy, and webhook signatures."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from mastermind.agent import AgentRegistry
+from mastermind.clock import FakeClock
+from mastermind.coordinator import Coordinator
+from mastermind.loader import load_text
+from mastermind.triggers import CronEntry, CronScheduler, sign, verify
+
+FLOW = """
+name: tick
+inputs: {who: {type: string, default: nobody}}
+steps: {a: {agent: noop, with: {value: "${{ inputs.who }}"}}}
+triggers:
+  - cron: "*/5 * * * *"
+    inputs: {who: cron}
+"""
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+async def test_cron_fires_on_schedule() -> None:
+    registry = AgentRegistry(load_plugins=False)
+    definition = load_text(FLOW, "tick.yaml", registry)
+    clock = FakeClock(start=at("2026-01-01T12:04:30"))
+    async with Coordinator(registry, clock=clock) as coordinator:
+        scheduler = CronScheduler(coordinator, lambda: {"tick": definition})
+        await scheduler.catch_up()  # nothing recorded yet: nothing to catch up
+        assert scheduler.fired == []
+        three = asyncio.Event()
+        coordinator.subscribe(lambda e: three.set() if len(scheduler.fired) >= 3 else None)
+        task = asyncio.create_task(scheduler.run())
+        try:
+            async with asyncio.timeout(10):
+                await three.wait()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        for run_id in coordinator.active_runs:
+            await coordinator.wait(run_id)
+        runs = await coordinator.store.list_runs(workflow="tick")
+    assert [t for _, t in scheduler.fired[:3]] == [
+        at("2026-01-01T12:05:00"),
+        at("2026-01-01T12:10:00"),
+        at("2026-01-01T12:15:00"),
+    ]
+    assert {r.inputs["who"] for r in runs} == {"cron"}
+    assert all(r.parent and r.parent.startswith("cron:tick:0:") for r in runs)
+
+
+async def test_missed_fires_give_one_catch_up_run() -> None:
+    registry = AgentRegistry(load_plugins=False)
+    definition = load_text(FLOW, "tick.yaml", registry)
+    clock = FakeClock(start=at("2026-01-01T10:00:00"))
+    async with Coordinator(registry, clock=clock) as coordinator:
+        first = CronScheduler(coordinator, lambda: {"tick": definition})
+        await first.fire(
+            CronEntry("tick", 0, "*/5 * * * *", {"who": "cron"}), at("2026-01-01T10:00:00")
+        )
+        clock.advance(2 * 3600 + 7 * 60)  # down from 10:00 to 12:07: 25 fires missed
+        restarted = CronScheduler(coordinator, lambda: {"tick": definition})
+        await restarted.catch_up()
+        for run_id in coordinator.active_runs:
+            await coordinator.wait(run_id)
+    assert restarted.fired == [("cron:tick:0", at("2026-01-01T12:05:00"))]
+
+
+async def test_the_same_fire_starts_one_run() -> None:
+    registry = AgentRegistry(load_plugins=False)
+    definition = load_text(FLOW, "tick.yaml", registry)
+    async with Coordinator(
+        registry, clock=FakeClock(start=at("2026-01-01T12:00:00"))
+    ) as coordinator:
+        entry = CronEntry("tick", 0, "*/5 * * * *", {})
+        one = CronScheduler(coordinator, lambda: {"tick": definition})
+        two = CronScheduler(coordinator, lambda: {"tick": definition})
+        await one.fire(entry, at("2026-01-01T12:05:00"))
+        await two.fire(entry, at("2026-01-01T12:05:00"))  # e.g. a second daemon
+        for run_id in coordinator.active_runs:
+            await coordinator.wait(run_id)
+        runs = await coordinator.store.list_runs(workflow="tick")
+    assert len(runs) == 1 and len(one.fired) == 1 and two.fired == []
+
+
+def test_webhook_signatures() -> None:
+    body = b'{"inputs": {"who": "hook"}}'
+    signature = sign("k3y", body)
+    assert signature.startswith("sha256=")
+    assert verify("k3y", body, signature)
+    assert not verify("other", body, signature)
+    assert not verify("k3y", body + b" ", signature)
