@@ -50,6 +50,7 @@ class Daemon:
         self.draining = False
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
+        self._watching = asyncio.Event()
         self.port: int | None = None
         self.registry = AgentRegistry(settings=config.agents)
         self.coordinator = Coordinator(
@@ -176,16 +177,20 @@ class Daemon:
             await site.start()
             addresses = runner.addresses  # the bound port, also when port 0 was asked for
             self.port = addresses[0][1] if addresses else self.config.api.port
-            self.ready = True
-            log.info("listening on http://%s:%s", self.config.api.host, self.port)
-            systemd.notify(f"READY=1\nSTATUS=listening on port {self.port}\nMAINPID={os.getpid()}")
             background = [
                 chores.create_task(self.metrics.watch_loop_lag()),
                 chores.create_task(self._watchdog()),
                 chores.create_task(self._reloader()),
                 chores.create_task(self._retention()),
                 chores.create_task(self.scheduler.run()),
+                chores.create_task(self._watch_folder()),
             ]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await self._watching.wait()
+            self.ready = True
+            log.info("listening on http://%s:%s", self.config.api.host, self.port)
+            systemd.notify(f"READY=1\nSTATUS=listening on port {self.port}\nMAINPID={os.getpid()}")
             worker_stop = asyncio.Event()
             if self.config.store.dsn:
                 background.append(chores.create_task(self._work(worker_stop)))
@@ -260,6 +265,26 @@ class Daemon:
                 log.error("reload failed, keeping the previous configuration: %s", exc)
                 self.metrics.reloads.labels("failed").inc()
             systemd.notify("READY=1")
+
+    async def _watch_folder(self) -> None:
+        """Reload the workflow folder when a file in it changes (inotify, via watchfiles)."""
+        from watchfiles import awatch
+
+        folder = self.config.workflows
+        if not folder.is_dir():
+            self._watching.set()
+            return
+        # yield_on_timeout: the first (empty) yield says the watch is in place; reload once
+        # then, for edits made between the first load and the watch starting
+        async for changes in awatch(
+            folder, debounce=200, recursive=True, yield_on_timeout=True, rust_timeout=500
+        ):
+            if not self._watching.is_set():
+                self._watching.set()
+                await self.load_workflows()
+            elif any(path.endswith((".yaml", ".yml")) for _, path in changes):
+                log.info("workflow folder changed; reloading")
+                await self.load_workflows()
 
     async def _retention(self) -> None:
         retention = self.config.store.retention

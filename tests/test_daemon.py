@@ -253,3 +253,23 @@ def test_webhook_starts_a_signed_run(tmp_path: Path, folder: Path) -> None:
         assert d.call("POST", "/api/v1/hooks/hooked", raw=body, token=None, headers=bad)[0] == 401
         assert d.call("POST", "/api/v1/hooks/hooked", raw=body, token=None)[0] == 401
         assert d.call("POST", "/api/v1/hooks/hello", raw=body, token=None, headers=good)[0] == 404
+
+
+def test_an_edited_workflow_file_is_reloaded_without_a_signal(tmp_path: Path, folder: Path) -> None:
+    with daemon(tmp_path, folder) as d:
+        (folder / "fresh.yaml").write_text("name: fresh\nsteps: {a: {agent: noop}}\n")
+        deadline = time.monotonic() + 15
+        names: list[str] = []
+        while time.monotonic() < deadline and "fresh" not in names:
+            names = [w["name"] for w in d.call("GET", "/api/v1/workflows")[1]["workflows"]]
+            time.sleep(0.1)
+        assert "fresh" in names
+        (folder / "fresh.yaml").write_text("name: fresh\nsteps: {a: {agent: noop, bad: 1}}\n")
+        deadline = time.monotonic() + 15
+        broken: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not broken:
+            broken = d.call("GET", "/api/v1/workflows")[1]["broken"]
+            time.sleep(0.1)
+        assert broken and broken[0]["field"] == "steps.a.bad"
+        names = [w["name"] for w in d.call("GET", "/api/v1/workflows")[1]["workflows"]]
+        assert "fresh" in names  # the last good version keeps serving
