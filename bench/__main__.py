@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import agents_bench, engine, loading, scaleout, soak
+from bench import agents_bench, daemon_load, engine, loading, scaleout, soak
 from bench.core import Benchmark, Figure, table, write_report
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "http": agents_bench.http,
     "scaleout": scaleout.scaleout,
     "soak": soak.soak,
+    "daemon": daemon_load.daemon_load,
 }
 
 
