@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import subprocess
 import sys
@@ -71,6 +72,7 @@ def fan_out(quick: bool) -> list[Figure]:
     n = 1_000 if quick else 10_000
     runs = 1 if quick else 5
     definition = load_text(FAN_OUT, "fan.yaml", bench_registry())
+    gc.freeze()  # as `mastermind run` and the daemon do once started (the baseline gains too)
     raw = median_of(runs, lambda: _run(uvloop.new_event_loop, _raw_gather(n)))
     ours = median_of(runs, lambda: _run(uvloop.new_event_loop, _fan_out(definition, n)))
     raw_default = median_of(runs, lambda: _run(asyncio.new_event_loop, _raw_gather(n)))
@@ -196,6 +198,7 @@ def durable(quick: bool) -> list[Figure]:
     n = 1_000 if quick else 10_000
     runs = 1 if quick else 5
     definition = load_text(FAN_OUT, "fan.yaml", bench_registry())
+    gc.freeze()  # as `mastermind run` and the daemon do once started
     memory = median_of(runs, lambda: _run(uvloop.new_event_loop, _fan_out(definition, n)))
     with tempfile.TemporaryDirectory() as folder:
         counter = iter(range(1000))

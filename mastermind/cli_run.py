@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -124,6 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     definition = load_file(args.file, registry)
     inputs = _inputs(definition, args)
     run_id = new_run_id()
+    gc.freeze()  # modules and the definition live for the whole run: GC need not rescan them
 
     async def start(coordinator: Coordinator) -> list[str]:
         await coordinator.submit(definition, inputs, run_id=run_id)

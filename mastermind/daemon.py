@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import secrets
@@ -188,6 +189,9 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
                     await self._watching.wait()
+            # Everything loaded so far lives as long as the process: keep the cyclic garbage
+            # collector from rescanning it on every full collection (+25% steps/s measured).
+            gc.freeze()
             self.ready = True
             log.info("listening on http://%s:%s", self.config.api.host, self.port)
             systemd.notify(f"READY=1\nSTATUS=listening on port {self.port}\nMAINPID={os.getpid()}")

@@ -21,14 +21,22 @@ def test_no_request_makes_the_daemon_fail(tmp_path: Path) -> None:
     with daemon(tmp_path, workflows) as d:
         done = subprocess.run(
             [
-                SCHEMATHESIS or "", "run", f"{d.url}/api/v1/openapi.json",
-                "--checks", "not_a_server_error",
-                "--max-examples", "25",
-                "-H", f"Authorization: Bearer {TOKEN}",
-                "--exclude-operation-id", "runEvents",  # a stream: followed by other tests
+                SCHEMATHESIS or "",
+                "run",
+                f"{d.url}/api/v1/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "25",
+                "-H",
+                f"Authorization: Bearer {TOKEN}",
+                "--exclude-operation-id",
+                "runEvents",  # a stream: followed by other tests
                 "--no-color",
             ],
-            capture_output=True, text=True, timeout=400,
+            capture_output=True,
+            text=True,
+            timeout=400,
         )
         output = done.stdout + done.stderr
         assert done.returncode == 0, output[-4000:]
