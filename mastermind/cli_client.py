@@ -10,8 +10,6 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,7 +60,9 @@ class Client:
         self.url = (url or f"http://127.0.0.1:{DEFAULT_PORT}").rstrip("/")
         self.token = token or _saved_token()
 
-    def _request(self, method: str, path: str, body: Any = None) -> urllib.request.Request:
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        import urllib.request  # only the client commands pay for http.client and ssl
+
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.url + path, data=data, method=method)
         if self.token:
@@ -72,6 +72,9 @@ class Client:
         return request
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
+        import urllib.error
+        import urllib.request
+
         try:
             with urllib.request.urlopen(self._request(method, path, body), timeout=30) as response:
                 return json.loads(response.read())
@@ -86,6 +89,9 @@ class Client:
 
     def events(self, run_id: str, *, follow: bool = True) -> Iterator[Event]:
         """The run's events (Server-Sent Events): until it ends, or those stored so far."""
+        import urllib.error
+        import urllib.request
+
         suffix = "" if follow else "?follow=0"
         request = self._request("GET", f"/api/v1/runs/{run_id}/events{suffix}")
         try:
