@@ -113,10 +113,12 @@ async def list_runs(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     query = request.query
     try:
-        limit = min(int(query.get("limit", "50")), 1000)
-        offset = max(int(query.get("offset", "0")), 0)
+        limit = int(query.get("limit", "50"))
+        offset = int(query.get("offset", "0"))
     except ValueError:
         return problem(400, "limit and offset are integers")
+    if not (1 <= limit <= 1000 and 0 <= offset <= 1_000_000_000):
+        return problem(400, "limit is 1 to 1000 and offset 0 to 1000000000")
     runs = await daemon.coordinator.store.list_runs(
         status=query.get("status"), workflow=query.get("workflow"), limit=limit, offset=offset
     )

@@ -91,7 +91,7 @@ def document() -> dict[str, Any]:
                         {
                             "name": "offset",
                             "in": "query",
-                            "schema": {"type": "integer", "minimum": 0},
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 1000000000},
                         },
                     ],
                     "responses": {"200": _json("runs, newest first"), **errors},

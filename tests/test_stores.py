@@ -145,3 +145,24 @@ async def test_group_commit_batches_concurrent_appends(tmp_path: Path) -> None:
         assert store.commits < 2001  # many events shared a transaction
     finally:
         await store.close()
+
+
+async def test_a_cancelled_waiter_does_not_cancel_its_batch(tmp_path: Path) -> None:
+    import asyncio
+
+    store = SqliteStore(tmp_path)
+    await store.open()
+    try:
+        await store.create_run(record("r1"))
+        with store._pending:  # hold the writer back so both events share one batch
+            first = asyncio.create_task(store.append(event("r1", 1, "running")))
+            second = asyncio.create_task(store.append(event("r1", 2, "queued", "a")))
+            await asyncio.sleep(0)
+            first.cancel()  # e.g. fail_fast cancelling a step while its event commits
+            await asyncio.sleep(0)
+        await second  # must not be cancelled with it
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert [e.seq for e in await store.events("r1")] == [1, 2]
+    finally:
+        await store.close()

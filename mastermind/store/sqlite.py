@@ -198,13 +198,13 @@ class SqliteStore(Store):
             run.parent,
             self.owner,
         )
-        await self._submit("create", run_row)
+        await asyncio.shield(self._submit("create", run_row))
 
     async def adopt(self, run_id: str) -> RunRecord | None:
         """Take over an unfinished run (resume): record this process as its owner."""
         run = await self.get_run(run_id)
         if run is not None:
-            await self._submit("own", run_id, self.owner)
+            await asyncio.shield(self._submit("own", run_id, self.owner))
         return run
 
     async def append(self, event: Event) -> None:
@@ -230,7 +230,9 @@ class SqliteStore(Store):
                 event.error if final else None,
                 event.run_id,
             )
-        await self._submit("event", (event.run_id, event.seq, encoded), run_row)
+        # shielded: the batch's one future is shared, and a cancelled waiter must not cancel
+        # it for every other event committed in the same transaction
+        await asyncio.shield(self._submit("event", (event.run_id, event.seq, encoded), run_row))
 
     def _write_loop(self, ready: asyncio.Future[None]) -> None:
         loop = self._loop
