@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvloop
+from hypothesis import settings
 
 from mastermind.agent import AgentRegistry
 from mastermind.loader import Definition, load_text
 from tests.agents_for_tests import register_all
 
 ASYNC_TEST_TIMEOUT = 60.0
+
+# Property tests explore the same cases on every run: the suite is deterministic. To explore
+# new ones, run with HYPOTHESIS_PROFILE=explore.
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 ROOT = Path(__file__).resolve().parent.parent
 
 
