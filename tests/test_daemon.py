@@ -119,6 +119,7 @@ def test_signals_and_cancel(tmp_path: Path, folder: Path) -> None:
             steps = d.call("GET", f"/api/v1/runs/{run_id}")[1]["steps"]
             if any(s["step_id"] == "approve" and s["status"] == "running" for s in steps):
                 break
+            time.sleep(0.02)
             time.sleep(0.05)
         assert (
             d.call("POST", f"/api/v1/runs/{run_id}/signals/approve", {"payload": {"by": "ada"}})[0]
@@ -208,6 +209,7 @@ def test_client_commands(tmp_path: Path, folder: Path) -> None:
             steps = json.loads(client(d, "status", run_id).stdout)["steps"]
             if any(s["step_id"] == "approve" and s["status"] == "running" for s in steps):
                 break
+            time.sleep(0.02)
         sent = client(d, "signal", run_id, "approve", '{"by": "grace"}')
         assert sent.returncode == 0, sent.stderr
         logs = client(d, "logs", run_id, "--follow")
