@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from mastermind.errors import MastermindError, StepError, UnknownAgentError
+from mastermind.errors import StepError, UnknownAgentError
 
 if TYPE_CHECKING:
     from mastermind.clock import Clock
@@ -108,9 +108,6 @@ class Agent(ABC, Generic[P]):
 
     async def aclose(self) -> None:
         """Release what the agent holds (sessions, pools). Called once when the process is done."""
-
-
-AgentFactory = Callable[[], Agent[Any]]
 
 
 class AgentRegistry:
@@ -206,7 +203,3 @@ def import_callable(reference: str) -> Callable[..., Any | Awaitable[Any]]:
     if not callable(target):
         raise StepError(f"{reference} is not callable")
     return target  # type: ignore[no-any-return]
-
-
-class AgentError(MastermindError):
-    """An agent is misdeclared (no name, a bad Params model)."""

@@ -24,20 +24,3 @@ def parse_duration(text: str) -> float:
     if pos == 0 or pos != len(stripped):
         raise ValueError(f"expected a duration such as 500ms, 30s, 5m or 1h30m, found {text!r}")
     return total
-
-
-def format_duration(seconds: float) -> str:
-    """Render seconds the way an author would write them (inverse of parse_duration)."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    parts = []
-    remaining = round(seconds, 3)
-    for unit in ("d", "h", "m"):
-        size = _UNIT_SECONDS[unit]
-        if remaining >= size:
-            count = int(remaining // size)
-            parts.append(f"{count}{unit}")
-            remaining -= count * size
-    if remaining or not parts:
-        parts.append(f"{remaining:g}s")
-    return "".join(parts)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 
 class FairLimiter:
@@ -25,10 +23,6 @@ class FairLimiter:
         self.in_use = 0
         self.peak = 0
         self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
-
-    @property
-    def queued(self) -> int:
-        return sum(len(q) for q in self._waiting.values())
 
     async def acquire(self, key: str) -> None:
         """Wait for a slot; cancellation while waiting gives nothing up."""
@@ -72,15 +66,6 @@ class FairLimiter:
             if not future.done():
                 self._take()
                 future.set_result(None)
-
-    @asynccontextmanager
-    async def slot(self, key: str) -> AsyncIterator[None]:
-        """`async with limiter.slot(run_id):` holds one slot for the block."""
-        await self.acquire(key)
-        try:
-            yield
-        finally:
-            self.release()
 
 
 class Limits:

@@ -21,6 +21,7 @@ from mastermind.reasoning.formulas import (
     has_categorical,
     holds,
     negate,
+    predicates,
 )
 from mastermind.reasoning.parse import PremiseError, parse_premise
 from mastermind.reasoning.solve import Reasoner, display_name
@@ -40,21 +41,19 @@ def parse_all(texts: Sequence[str]) -> tuple[list[tuple[str, Formula]], list[dic
     return parsed, rejected
 
 
-def describe(world: Interpretation) -> dict[str, Any]:
-    """A counter-example as data: atom values and what each individual is."""
+def _propositions(formulas: Sequence[Formula]) -> list[str]:
+    """The names of the plain propositions (atoms) the formulas mention, sorted."""
+    return sorted({a.name for f in formulas for a in atoms(f) if isinstance(a, Atom)})
+
+
+def _world_for(formulas: Sequence[Formula], world: Interpretation) -> dict[str, Any]:
+    """A counter-example as data: each proposition's value and what each individual is."""
     return {
-        "atoms": dict.fromkeys(sorted(world.true_atoms), True),
+        "atoms": {name: name in world.true_atoms for name in _propositions(formulas)},
         "individuals": {
             display_name(name): sorted(preds) for name, preds in sorted(world.individuals.items())
         },
     }
-
-
-def _world_for(formulas: Sequence[Formula], world: Interpretation) -> dict[str, Any]:
-    names = sorted({a.name for f in formulas for a in atoms(f) if isinstance(a, Atom)})
-    described = describe(world)
-    described["atoms"] = {name: name in world.true_atoms for name in names}
-    return described
 
 
 def validate(premises: Sequence[Formula], conclusion: Formula | None) -> dict[str, Any]:
@@ -96,9 +95,9 @@ def validate(premises: Sequence[Formula], conclusion: Formula | None) -> dict[st
 
 
 def _situation(formulas: Sequence[Formula], world: Interpretation) -> str:
-    parts: list[str] = []
-    names = sorted({a.name for f in formulas for a in atoms(f) if isinstance(a, Atom)})
-    parts.extend(f"{n} is {'true' if n in world.true_atoms else 'false'}" for n in names)
+    parts = [
+        f"{n} is {'true' if n in world.true_atoms else 'false'}" for n in _propositions(formulas)
+    ]
     for name, preds in sorted(world.individuals.items()):
         shown = display_name(name)
         parts.append(
@@ -206,15 +205,13 @@ def _fallacy(premises: Sequence[Formula], c: Formula) -> str | None:
                     f"This is the fallacy of the undistributed middle: '{a.predicate}' is never "
                     "said of all its members."
                 )
-            if a.predicate == b.subject and b.predicate == c.predicate and a.subject != c.subject:
-                continue
     return None
 
 
 def _candidates(premises: Sequence[Formula]) -> list[Formula]:
-    preds = sorted({p for f in premises for p in _preds(f)})
+    preds = sorted({p for f in premises for p in predicates(f)})
     names = sorted({a.term for f in premises for a in atoms(f) if isinstance(a, Pred)})
-    props = sorted({a.name for f in premises for a in atoms(f) if isinstance(a, Atom)})
+    props = _propositions(premises)
     found: list[Formula] = []
     for s, p in itertools.permutations(preds, 2):
         found += [Categorical("all", s, p), Categorical("some_not", s, p)]
@@ -228,12 +225,6 @@ def _candidates(premises: Sequence[Formula]) -> list[Formula]:
     for a, b in itertools.permutations(props, 2):
         found.append(Binary("implies", Atom(a), Atom(b)))
     return found
-
-
-def _preds(formula: Formula) -> set[str]:
-    from mastermind.reasoning.formulas import predicates
-
-    return predicates(formula)
 
 
 def derive(premises: Sequence[Formula], limit: int = 200) -> dict[str, Any]:
