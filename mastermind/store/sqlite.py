@@ -298,7 +298,8 @@ class SqliteStore(Store):
                 )
             if owners:
                 conn.executemany("UPDATE runs SET owner=? WHERE run_id=?", owners)
-            _insert_events(conn, events)
+            if events:
+                conn.executemany("INSERT INTO events (run_id, seq, data) VALUES (?,?,?)", events)
             if runs:
                 conn.executemany(
                     "UPDATE runs SET status=?, started_at=coalesce(started_at, ?),"
@@ -405,22 +406,6 @@ class SqliteStore(Store):
 
         count: int = await self._read(delete)
         return count
-
-
-_ROWS_PER_INSERT = 500
-
-
-def _insert_events(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Many rows per INSERT statement: the sqlite3 module releases and re-takes the GIL for
-    every statement step, and each re-take can wait a whole switch interval while the event
-    loop runs; 500 rows a step make that handoff rare."""
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        chunk = rows[start : start + _ROWS_PER_INSERT]
-        values = ",".join(["(?,?,?)"] * len(chunk))
-        conn.execute(
-            f"INSERT INTO events (run_id, seq, data) VALUES {values}",
-            [field for row in chunk for field in row],
-        )
 
 
 _RUN_COLUMNS = (
