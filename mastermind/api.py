@@ -71,10 +71,13 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
+    """The body as a JSON object ({} when empty). Reads through aiohttp's cached body, so a
+    handler that already read the raw bytes (to check a signature) can still call it."""
+    raw = await request.read()
+    if not raw:
         return {}
     try:
-        data = await request.json()
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise web.HTTPBadRequest(reason="the body is not valid JSON") from None
     if not isinstance(data, dict):
@@ -236,11 +239,8 @@ async def webhook(request: web.Request) -> web.Response:
             break
     else:
         return problem(401, f"missing or wrong {SIGNATURE_HEADER}")
-    try:
-        payload = json.loads(body) if body else {}
-    except (ValueError, UnicodeDecodeError):
-        return problem(400, "the body is not valid JSON")
-    if not isinstance(payload, dict) or not isinstance(payload.get("inputs", {}), dict):
+    payload = await json_body(request)
+    if not isinstance(payload.get("inputs", {}), dict):
         return problem(422, 'the body is a JSON object: {"inputs": {...}}')
     inputs = {**trigger.inputs, **payload.get("inputs", {})}
     if daemon.draining:

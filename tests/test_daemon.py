@@ -80,6 +80,10 @@ def test_api_errors_are_json_and_precise(tmp_path: Path, folder: Path) -> None:
             content_type="text/yaml",
         )
         assert status == 422 and body["problems"][0]["field"] == "steps"
+        status, body = d.call(
+            "POST", "/api/v1/workflows/validate", {"text": "name: x\nsteps: {a: {agent: noop}}\n"}
+        )
+        assert (status, body["valid"], body["name"]) == (200, True, "x")
         assert d.call("GET", "/api/v1/nothing-here")[0] == 404
 
 
