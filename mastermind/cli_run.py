@@ -9,7 +9,6 @@ import gc
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -141,43 +140,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     registry = AgentRegistry()
 
     async def start(coordinator: Coordinator) -> list[str]:
-        store = coordinator.store
-        if args.run_id:
-            candidates = [args.run_id]
-        else:
-            candidates = [r.run_id for r in await store.unfinished_runs() if r.parent is None]
-        started = []
-        for run_id in candidates:
-            owner = await store.owner_of(run_id)
-            if owner is not None and _alive_elsewhere(owner):
-                print(f"mastermind: {run_id} is being run by {owner}; skipped", file=sys.stderr)
-                continue
-            await coordinator.resume(run_id)
-            started.append(run_id)
+        started, skipped = await coordinator.resume_unfinished(
+            [args.run_id] if args.run_id else None
+        )
+        if args.run_id and args.run_id in skipped and "being run by" not in skipped[args.run_id]:
+            raise MastermindError(skipped[args.run_id])  # e.g. no such run: exit 1
+        for run_id, why in skipped.items():
+            print(f"mastermind: {run_id} not resumed: {why}", file=sys.stderr)
         if not started:
             print("mastermind: nothing to resume", file=sys.stderr)
         return started
 
     results = run_with_loop(_drive(open_store(args), registry, start, {}, quiet=args.quiet))
     return _report(results)
-
-
-def _alive_elsewhere(owner: str) -> bool:
-    """Is `host:pid` another live process on this machine?"""
-    host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid_text}/stat") as stat:
-            return stat.read().split()[2] != "Z"
-    except OSError:
-        return True
 
 
 def _report(results: list[RunResult]) -> int:

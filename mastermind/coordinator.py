@@ -29,6 +29,7 @@ from mastermind.events import Event, RunStatus, StepStatus
 from mastermind.inputs import resolve_inputs
 from mastermind.limits import Limits
 from mastermind.loader import Definition, load_file, load_text
+from mastermind.ownership import held_elsewhere
 from mastermind.process_pool import ProcessPool
 from mastermind.run import RunExecution, RunResult, StepRestore
 from mastermind.store.base import RunRecord, StepRecord, Store
@@ -263,6 +264,29 @@ class Coordinator:
         )
         self._start(execution)
         return run_id
+
+    async def resume_unfinished(
+        self, run_ids: list[str] | None = None
+    ) -> tuple[list[str], dict[str, str]]:
+        """Resume the given runs, or every unfinished top-level run (sub-runs are resumed by
+        their parent step). Runs another live process on this machine owns are left to it.
+        Returns the runs resumed and, for the others, why not."""
+        if run_ids is None:
+            run_ids = [r.run_id for r in await self.store.unfinished_runs() if r.parent is None]
+        resumed: list[str] = []
+        skipped: dict[str, str] = {}
+        for run_id in run_ids:
+            owner = await self.store.owner_of(run_id)
+            if owner is not None and held_elsewhere(owner):
+                skipped[run_id] = f"being run by {owner}"
+                continue
+            try:
+                await self.resume(run_id)
+            except MastermindError as exc:
+                skipped[run_id] = str(exc)
+                continue
+            resumed.append(run_id)
+        return resumed, skipped
 
     async def resolve_workflow(self, reference: str, relative_to: str) -> Definition:
         """A sub-workflow: a name in the catalog, or a file path relative to the caller's file."""

@@ -214,14 +214,11 @@ class Daemon:
         """SQLite: resume every unfinished run now (PostgreSQL: the worker claims them)."""
         if self.config.store.dsn:
             return
-        for run in await self.coordinator.store.unfinished_runs():
-            if run.parent is not None:
-                continue  # sub-runs are resumed by their parent step
-            try:
-                await self.coordinator.resume(run.run_id)
-                log.info("resumed run %s (%s)", run.run_id, run.workflow)
-            except MastermindError as exc:
-                log.error("cannot resume run %s: %s", run.run_id, exc)
+        resumed, skipped = await self.coordinator.resume_unfinished()
+        for run_id in resumed:
+            log.info("resumed run %s", run_id)
+        for run_id, why in skipped.items():
+            log.error("not resuming run %s: %s", run_id, why)
 
     async def _drain(self) -> None:
         active = self.coordinator.active_runs

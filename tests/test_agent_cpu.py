@@ -12,7 +12,7 @@ from mastermind.clock import FakeClock
 from mastermind.coordinator import Coordinator, Settings
 from mastermind.events import Event, RunStatus
 from mastermind.loader import Definition
-from tests.test_agent_shell import alive
+from mastermind.ownership import pid_alive
 
 Load = Callable[[str], Definition]
 
@@ -106,7 +106,7 @@ steps:
         after = pool.pids()
     assert result.status == RunStatus.FAILED
     assert before != after
-    assert not alive(before[0])
+    assert not pid_alive(before[0])
 
 
 async def test_function_errors_and_results(registry: AgentRegistry, load: Load) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from mastermind.agent import AgentRegistry
 from mastermind.coordinator import Coordinator
 from mastermind.events import Event, RunStatus
 from mastermind.loader import Definition
+from mastermind.ownership import pid_alive
 from mastermind.run import RunResult
 
 Load = Callable[[str], Definition]
@@ -84,19 +84,6 @@ async def test_idempotency_key_is_in_the_environment(registry: AgentRegistry, lo
     assert final["k"].outputs[0]["stdout"].strip() == f"{result.run_id}/k/0"
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 async def test_timeout_kills_the_whole_process_tree(
     registry: AgentRegistry, load: Load, tmp_path: Path
 ) -> None:
@@ -122,10 +109,10 @@ steps:
     started = [int(p) for p in pids.read_text().split()]
     assert len(started) == 3
     for _ in range(50):
-        if not any(alive(pid) for pid in started):
+        if not any(pid_alive(pid) for pid in started):
             break
         await asyncio.sleep(0.01)
-    assert not any(alive(pid) for pid in started), [p for p in started if alive(p)]
+    assert not any(pid_alive(pid) for pid in started), [p for p in started if pid_alive(p)]
 
 
 async def test_background_children_do_not_hold_the_step(

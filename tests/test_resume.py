@@ -217,3 +217,26 @@ def test_runs_show_after_a_crash(tmp_path: Path) -> None:
     steps = {(s["step_id"], s["item_index"]): s["status"] for s in data["steps"]}
     assert steps[("prepare", None)] == "succeeded"
     assert steps[("charge", None)] == "running"
+
+
+async def test_a_run_another_live_process_holds_is_not_resumed(tmp_path: Path) -> None:
+    flow = tmp_path / "careful.yaml"
+    flow.write_text(AT_MOST_ONCE)
+    state = tmp_path / "state"
+    process = await asyncio.to_thread(mastermind, "run", "--state-dir", str(state), str(flow))
+    try:
+        assert process.stderr is not None
+        seen = ""
+        while "charge started" not in seen:
+            line = await asyncio.to_thread(process.stderr.readline)
+            assert line, seen
+            seen += line
+        async with Coordinator(
+            AgentRegistry(load_plugins=False), SqliteStore(state)
+        ) as coordinator:
+            resumed, skipped = await coordinator.resume_unfinished()
+        assert resumed == []
+        assert [why.startswith("being run by") for why in skipped.values()] == [True]
+    finally:
+        process.kill()
+        await asyncio.to_thread(process.communicate)
