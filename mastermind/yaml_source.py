@@ -162,7 +162,13 @@ def load_yaml(text: str | bytes, file: str, limits: Limits | None = None) -> Sou
         mark = exc.problem_mark or exc.context_mark
         line, column = _pos(mark) if mark is not None else (1, 1)
         what = exc.problem or exc.context or "malformed YAML"
-        raise WorkflowError([Problem(file, line, column, "", f"invalid YAML: {what}")]) from None
+        if "maximum nesting depth" in what:
+            # libyaml >= 0.2.6 stops at 1000 levels while scanning ahead, before our own
+            # (lower) limit sees the events: report it as the same limit either way
+            what = f"nesting is deeper than {limits.max_depth} levels"
+        else:
+            what = f"invalid YAML: {what}"
+        raise WorkflowError([Problem(file, line, column, "", what)]) from None
     except yaml.YAMLError as exc:
         raise WorkflowError([Problem(file, 1, 1, "", f"invalid YAML: {exc}")]) from None
     return source
