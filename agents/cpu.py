@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mastermind.agent import Agent, Params, StepContext
+from mastermind.engine.agent import Agent, Params, StepContext
 
 
 class CpuParams(Params):
@@ -29,5 +29,5 @@ class CpuAgent(Agent[CpuParams]):
     cpu_bound = True
 
     async def run(self, params: CpuParams, ctx: StepContext) -> Any:
-        pool = ctx.service("process_pool")
+        pool = ctx.services.process_pool
         return await pool.run(params.function, params.args, params.kwargs)

@@ -13,9 +13,9 @@ from typing import Any, Literal
 import aiohttp
 from pydantic import Field, field_validator
 
-from mastermind.agent import Agent, Params, StepContext
+from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import RetryableStepError, StepError
-from mastermind.model import Duration
+from mastermind.language.model import Duration
 
 Scalar = str | int | float | bool
 

@@ -13,9 +13,9 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.socratic import ENGINE
-from mastermind.agent import Agent, Params, StepContext
+from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import RetryableStepError, StepError
-from mastermind.model import Duration
+from mastermind.language.model import Duration
 
 
 class Message(BaseModel):
@@ -99,7 +99,7 @@ class LlmAgent(Agent[LlmParams]):
                 "conclusion": conclusion,
                 "operation": "validate",
             }
-            checked = await ctx.service("process_pool").run(ENGINE, [request])
+            checked = await ctx.services.process_pool.run(ENGINE, [request])
             accepted = checked.get("valid") is True and checked.get("consistent") is True
             result.update(accepted=accepted, conclusion=conclusion, validation=checked)
         return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mastermind.agent import Agent, Params, StepContext
+from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import StepError
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mastermind.agent import Agent, Params, StepContext, import_callable
+from mastermind.engine.agent import Agent, Params, StepContext, import_callable
 
 
 class PythonParams(Params):

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from mastermind.agent import Agent, Params, StepContext
+from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import StepError
-from mastermind.model import Duration
+from mastermind.language.model import Duration
 
 
 class ShellParams(Params):

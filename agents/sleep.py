@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mastermind.agent import Agent, Params, StepContext
-from mastermind.model import Duration
+from mastermind.engine.agent import Agent, Params, StepContext
+from mastermind.language.model import Duration
 
 
 class SleepParams(Params):

@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from mastermind.agent import Agent, Params, StepContext
+from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import StepError
+from mastermind.language.templates import has_expression
 from mastermind.reasoning.parse import PremiseError, parse_premise
-from mastermind.templates import has_expression
 
 ENGINE = "mastermind.reasoning.engine:evaluate"
 
@@ -61,7 +61,7 @@ class SocraticAgent(Agent[SocraticParams]):
             "operation": operation,
             "remove": (params.remove or 1) - 1,
         }
-        result: dict[str, Any] = await ctx.service("process_pool").run(ENGINE, [request])
+        result: dict[str, Any] = await ctx.services.process_pool.run(ENGINE, [request])
         if result["rejected"] and params.on_rejected == "fail":
             reasons = "; ".join(r["reason"] for r in result["rejected"])
             raise StepError(reasons)

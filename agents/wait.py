@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from mastermind.agent import Agent, Params, StepContext
+from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import StepError
-from mastermind.identifiers import SignalName
-from mastermind.model import Duration
+from mastermind.language.identifiers import SignalName
+from mastermind.language.model import Duration
 
 
 class WaitParams(Params):
@@ -25,7 +25,7 @@ class WaitAgent(Agent[WaitParams]):
     async def run(self, params: WaitParams, ctx: StepContext) -> Any:
         try:
             async with asyncio.timeout(params.timeout):
-                payload = await ctx.service("signals").receive(params.signal)
+                payload = await ctx.services.signals.receive(params.signal)
         except TimeoutError:
             raise StepError(
                 f"no {params.signal!r} signal within {params.timeout:g}s", retryable=False

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from pydantic import Field
 
-from mastermind.agent import Agent, Params, StepContext
-from mastermind.coordinator import child_run_id
+from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import StepError
-
-MAX_DEPTH = 16
 
 
 class WorkflowParams(Params):
@@ -29,28 +25,11 @@ class WorkflowAgent(Agent[WorkflowParams]):
     Params = WorkflowParams
 
     async def run(self, params: WorkflowParams, ctx: StepContext) -> Any:
-        coordinator = ctx.service("coordinator")
-        parent = ctx.service("run")
-        if parent.depth >= MAX_DEPTH:
-            raise StepError(f"sub-workflows nest deeper than {MAX_DEPTH} levels")
-        definition = await coordinator.resolve_workflow(params.workflow, parent.definition.file)
-        run_id = child_run_id(f"{ctx.idempotency_key}#{ctx.attempt}")
-        existing = await coordinator.store.get_run(run_id)
-        if existing is None:
-            await coordinator.submit(
-                definition,
-                params.inputs,
-                run_id=run_id,
-                parent=ctx.idempotency_key,
-                depth=parent.depth + 1,
-            )
-        try:
-            result = await coordinator.wait(run_id)
-        except asyncio.CancelledError:
-            coordinator.cancel(run_id)
-            raise
+        result = await ctx.services.subruns.run_child(
+            params.workflow, params.inputs, key=ctx.idempotency_key, attempt=ctx.attempt
+        )
         if not result.ok:
             raise StepError(
-                f"sub-run {run_id} of {definition.name} {result.status}: {result.error}"
+                f"sub-run {result.run_id} of {result.workflow} {result.status}: {result.error}"
             )
         return result.outputs

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from mastermind.agent import Agent, AgentRegistry, Params, StepContext
+from mastermind.engine.agent import Agent, AgentRegistry, Params, StepContext
 
 
 class StampParams(Params):

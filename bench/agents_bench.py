@@ -14,9 +14,9 @@ import uvloop
 
 from agents.examples import spin
 from bench.core import Figure
-from mastermind.agent import AgentRegistry
-from mastermind.coordinator import Coordinator, Settings
-from mastermind.loader import load_text
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import Coordinator, Settings
+from mastermind.language.loader import load_text
 from mastermind.reasoning.engine import evaluate
 
 

@@ -15,10 +15,10 @@ import uvloop
 
 from bench.agents import StampAgent, bench_registry
 from bench.core import Figure, median_of, percentile
-from mastermind.agent import StepContext
-from mastermind.clock import SystemClock
-from mastermind.coordinator import Coordinator
-from mastermind.loader import Definition, load_text
+from mastermind.engine.agent import StepContext
+from mastermind.engine.clock import SystemClock
+from mastermind.engine.coordinator import Coordinator
+from mastermind.language.loader import Definition, load_text
 from mastermind.store.base import Store
 from mastermind.store.memory import MemoryStore
 

@@ -25,8 +25,8 @@ async def raw(n: int) -> None:
 
 async def ours(n: int) -> None:
     from bench.agents import bench_registry
-    from mastermind.coordinator import Coordinator
-    from mastermind.loader import load_text
+    from mastermind.engine.coordinator import Coordinator
+    from mastermind.language.loader import load_text
 
     registry = bench_registry()
     definition = load_text(
@@ -44,7 +44,7 @@ def main() -> None:
     kind, n = sys.argv[1], int(sys.argv[2])
     if kind == "mastermind":  # import everything before the baseline reading
         import bench.agents  # noqa: F401
-        import mastermind.coordinator  # noqa: F401
+        import mastermind.engine.coordinator  # noqa: F401
     before = rss_bytes()
     started = time.perf_counter()
     uvloop.run(ours(n) if kind == "mastermind" else raw(n))

@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from bench.core import Figure
-from mastermind.agent import AgentRegistry
-from mastermind.loader import LoadReport, workflow_files
+from mastermind.engine.agent import AgentRegistry
+from mastermind.language.loader import LoadReport, workflow_files
 
 
 def _workflow(index: int, steps: int = 20) -> str:

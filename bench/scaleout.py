@@ -12,9 +12,9 @@ import uuid
 import asyncpg
 
 from bench.core import Figure
-from mastermind.agent import AgentRegistry
-from mastermind.coordinator import new_run_id
-from mastermind.loader import load_text
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import new_run_id
+from mastermind.language.loader import load_text
 from mastermind.store.base import RunRecord
 from mastermind.store.postgres import PostgresStore
 

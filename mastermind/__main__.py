@@ -2,6 +2,6 @@
 
 import sys
 
-from mastermind.cli import main
+from mastermind.cli.main import main
 
 sys.exit(main())

@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from mastermind.agent import Agent, AgentRegistry, Params, StepContext
+from mastermind.engine.agent import Agent, AgentRegistry, Params, StepContext
 from mastermind.errors import StepError
 
 

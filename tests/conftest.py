@@ -14,8 +14,8 @@ import pytest
 import uvloop
 from hypothesis import settings
 
-from mastermind.agent import AgentRegistry
-from mastermind.loader import Definition, load_text
+from mastermind.engine.agent import AgentRegistry
+from mastermind.language.loader import Definition, load_text
 from tests.agents_for_tests import register_all
 
 ASYNC_TEST_TIMEOUT = 60.0

@@ -7,12 +7,12 @@ import os
 import signal
 from collections.abc import Callable
 
-from mastermind.agent import AgentRegistry
-from mastermind.clock import FakeClock
-from mastermind.coordinator import Coordinator, Settings
-from mastermind.events import Event, RunStatus
-from mastermind.loader import Definition
-from mastermind.ownership import pid_alive
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.clock import FakeClock
+from mastermind.engine.coordinator import Coordinator, Settings
+from mastermind.engine.ownership import pid_alive
+from mastermind.language.loader import Definition
+from mastermind.store.events import Event, RunStatus
 
 Load = Callable[[str], Definition]
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from mastermind.agent import AgentRegistry
-from mastermind.clock import FakeClock
-from mastermind.coordinator import Coordinator
-from mastermind.events import Event, RunStatus
-from mastermind.loader import Definition, load_text
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.clock import FakeClock
+from mastermind.engine.coordinator import Coordinator
+from mastermind.language.loader import Definition, load_text
+from mastermind.store.events import Event, RunStatus
 from tests.servers import serve
 
 Load = Callable[[str], Definition]

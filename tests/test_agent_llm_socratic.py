@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from mastermind.agent import AgentRegistry
-from mastermind.clock import FakeClock
-from mastermind.coordinator import Coordinator, Settings
-from mastermind.events import Event, RunStatus
-from mastermind.loader import Definition
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.clock import FakeClock
+from mastermind.engine.coordinator import Coordinator, Settings
+from mastermind.language.loader import Definition
+from mastermind.store.events import Event, RunStatus
 from tests.servers import serve
 
 Load = Callable[[str], Definition]

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from mastermind.agent import AgentRegistry
-from mastermind.coordinator import Coordinator
-from mastermind.events import Event, RunStatus
-from mastermind.loader import Definition
-from mastermind.ownership import pid_alive
-from mastermind.run import RunResult
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import Coordinator
+from mastermind.engine.ownership import pid_alive
+from mastermind.engine.run import RunResult
+from mastermind.language.loader import Definition
+from mastermind.store.events import Event, RunStatus
 
 Load = Callable[[str], Definition]
 

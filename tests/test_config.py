@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mastermind.config import Config, load_config
 from mastermind.errors import MastermindError
+from mastermind.service.config import Config, load_config
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "mastermind.yaml"
 

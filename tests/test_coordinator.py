@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from mastermind.agent import AgentRegistry
-from mastermind.clock import FakeClock
-from mastermind.coordinator import Coordinator, Settings
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.clock import FakeClock
+from mastermind.engine.coordinator import Coordinator, Settings
+from mastermind.engine.retry import backoff_delay
 from mastermind.errors import InputError
-from mastermind.events import Event, RunStatus, StepStatus
-from mastermind.loader import Definition
-from mastermind.model import RetryPolicy
-from mastermind.retry import backoff_delay
+from mastermind.language.loader import Definition
+from mastermind.language.model import RetryPolicy
+from mastermind.store.events import Event, RunStatus, StepStatus
 from tests.agents_for_tests import FlakyAgent, GateAgent, ProbeAgent
 
 Load = Callable[[str], Definition]
@@ -550,7 +550,7 @@ async def test_wait_times_out(registry: AgentRegistry, load: Load) -> None:
 async def test_sub_workflow_runs_and_returns_outputs(
     registry: AgentRegistry, tmp_path: Any
 ) -> None:
-    from mastermind.loader import load_file
+    from mastermind.language.loader import load_file
 
     (tmp_path / "child.yaml").write_text(
         "name: child\ninputs: {x: {type: integer}}\n"
@@ -606,3 +606,17 @@ async def test_closing_the_coordinator_cancels_active_runs(
     record = await coordinator.store.get_run(run_id)
     assert record is not None and record.status == "cancelled"
     assert gate.running == 0
+
+
+async def test_services_outside_a_coordinator_refuse_clearly() -> None:
+    from mastermind.engine.agent import StepContext
+    from mastermind.engine.clock import SystemClock
+    from mastermind.errors import StepError
+
+    ctx = StepContext("r", "s", None, 1, "w", SystemClock())
+    with pytest.raises(StepError, match="no process pool here"):
+        await ctx.services.process_pool.run("math:sqrt", [4])
+    with pytest.raises(StepError, match="no signals here"):
+        await ctx.services.signals.receive("go")
+    with pytest.raises(StepError, match="no sub-runs here"):
+        await ctx.services.subruns.run_child("x.yaml", {}, key="r/s", attempt=1)

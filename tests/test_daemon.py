@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from mastermind.api import ROUTES
-from mastermind.openapi import document
+from mastermind.service.api import ROUTES
+from mastermind.service.openapi import document
 from tests.daemon_harness import ROOT, TOKEN, RunningDaemon, daemon
 
 HELLO = (ROOT / "workflows" / "hello.yaml").read_text()
@@ -244,7 +244,7 @@ def test_client_commands(tmp_path: Path, folder: Path) -> None:
 
 
 def test_webhook_starts_a_signed_run(tmp_path: Path, folder: Path) -> None:
-    from mastermind.triggers import sign
+    from mastermind.service.triggers import sign
 
     (folder / "hooked.yaml").write_text(
         "name: hooked\ninputs: {who: {type: string, default: x}}\n"

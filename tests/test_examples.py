@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from mastermind.agent import AgentRegistry
-from mastermind.coordinator import Coordinator, Settings
-from mastermind.events import Event, RunStatus
-from mastermind.loader import load_file
-from mastermind.run import RunResult
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import Coordinator, Settings
+from mastermind.engine.run import RunResult
+from mastermind.language.loader import load_file
+from mastermind.store.events import Event, RunStatus
 from tests.servers import serve
 from tests.test_agent_llm_socratic import chat_server
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from mastermind.errors import ExpressionError
-from mastermind.expressions import STATUS_KEY, parse, references
-from mastermind.templates import compile_value
+from mastermind.language.expressions import STATUS_KEY, parse, references
+from mastermind.language.templates import compile_value
 
 ENV: dict[str, Any] = {
     "inputs": {"n": 3, "name": "Ada", "tags": ["a", "b"], "flag": True, "nothing": None},

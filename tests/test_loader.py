@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mastermind.agent import AgentRegistry
+from mastermind.engine.agent import AgentRegistry
 from mastermind.errors import WorkflowError
-from mastermind.loader import load_file, load_text
-from mastermind.yaml_source import Limits
+from mastermind.language.loader import load_file, load_text
+from mastermind.language.yaml_source import Limits
 
 BROKEN = sorted((Path(__file__).parent / "broken").glob("*.yaml"))
 

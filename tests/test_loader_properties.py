@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mastermind.agent import AgentRegistry
+from mastermind.engine.agent import AgentRegistry
 from mastermind.errors import WorkflowError
-from mastermind.loader import Definition, load_text
+from mastermind.language.loader import Definition, load_text
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "workflows").glob("*.yaml"))
 TEXTS = [p.read_text() for p in EXAMPLES]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mastermind.events import Event
-from mastermind.metrics import Metrics, StateCollector
+from mastermind.service.metrics import Metrics, StateCollector
+from mastermind.store.events import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMTOOL = shutil.which("promtool")

@@ -18,12 +18,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from mastermind.agent import AgentRegistry
-from mastermind.coordinator import Coordinator, new_run_id
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import Coordinator, new_run_id
 from mastermind.errors import StaleLease
-from mastermind.events import Event
-from mastermind.loader import load_text
+from mastermind.language.loader import load_text
 from mastermind.store.base import RunRecord, fold_steps
+from mastermind.store.events import Event
 from mastermind.store.postgres import PostgresStore
 from tests.pg import PG_DSN, drop_schema, new_schema
 

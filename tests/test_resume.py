@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from mastermind.agent import AgentRegistry
-from mastermind.coordinator import Coordinator
-from mastermind.events import Event
-from mastermind.run import RunResult
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import Coordinator
+from mastermind.engine.run import RunResult
 from mastermind.store.base import fold_steps
+from mastermind.store.events import Event
 from mastermind.store.sqlite import DB_NAME, SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent

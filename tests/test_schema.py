@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from mastermind.schema import workflow_schema, workflow_schema_text
+from mastermind.language.schema import workflow_schema, workflow_schema_text
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "workflows").glob("*.yaml"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mastermind.errors import OutputRejected
-from mastermind.events import Event
 from mastermind.store.base import RunRecord, Store
+from mastermind.store.events import Event
 from mastermind.store.memory import MemoryStore
 from mastermind.store.postgres import PostgresStore
 from mastermind.store.sqlite import SqliteStore

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from mastermind.agent import AgentRegistry
-from mastermind.clock import FakeClock
-from mastermind.coordinator import Coordinator
-from mastermind.loader import load_text
-from mastermind.triggers import CronEntry, CronScheduler, sign, verify
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.clock import FakeClock
+from mastermind.engine.coordinator import Coordinator
+from mastermind.language.loader import load_text
+from mastermind.service.triggers import CronEntry, CronScheduler, sign, verify
 
 FLOW = """
 name: tick

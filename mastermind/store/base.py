@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from mastermind.events import RUN_FINAL, STEP_FINAL, Event, RunStatus, StepStatus
+from mastermind.store.events import RUN_FINAL, STEP_FINAL, Event, RunStatus, StepStatus
 
 
 @dataclass(slots=True)
@@ -105,7 +105,14 @@ def fold_steps(events: list[Event]) -> list[StepRecord]:
 
 
 class Store(ABC):
-    """What the coordinator needs to keep runs. `append` returns once the event is committed."""
+    """Everything callers may ask of a store; `append` returns once the event is committed.
+
+    Methods with a body here have a correct default for a store that keeps runs in one process;
+    the scale-out store overrides the lease methods (`claim_run`, `adopt`, `release`).
+    """
+
+    commits: int = 0  # transactions committed (each may hold many events)
+    commit_seconds: float = 0.0  # time spent committing them
 
     async def open(self) -> None:  # noqa: B027 - an optional hook
         """Connect, migrate, get ready."""
@@ -155,6 +162,13 @@ class Store(ABC):
     async def owner_of(self, run_id: str) -> str | None:
         """Which process last ran this run (`host:pid`), if the store records it."""
         return None
+
+    async def release(self, run_ids: list[str]) -> None:  # noqa: B027 - nothing to release
+        """Give up this process's claim on runs it stops without finishing (drain, shutdown)."""
+
+    @abstractmethod
+    async def prune(self, older_than: float) -> int:
+        """Delete finished runs (and their events) that ended before `older_than`; the count."""
 
     async def unfinished_runs(self) -> list[RunRecord]:
         """Runs that have not reached a final status (to resume after a restart)."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mastermind.events import Event
 from mastermind.store.base import RunRecord, StepRecord, Store, apply_event
+from mastermind.store.events import Event
 
 
 class MemoryStore(Store):
@@ -54,3 +54,13 @@ class MemoryStore(Store):
     async def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
         found = [event for event in self._events.get(run_id, []) if event.seq > after]
         return found[:limit]
+
+    async def prune(self, older_than: float) -> int:
+        ids = [
+            run_id
+            for run_id, run in self._runs.items()
+            if run.finished and run.finished_at is not None and run.finished_at < older_than
+        ]
+        for run_id in ids:
+            del self._runs[run_id], self._steps[run_id], self._events[run_id]
+        return len(ids)

@@ -25,8 +25,8 @@ import asyncpg
 import orjson
 
 from mastermind.errors import MastermindError, OutputRejected, StaleLease
-from mastermind.events import RUN_FINAL, Event, RunStatus
 from mastermind.store.base import RunRecord, StepRecord, Store, fold_steps
+from mastermind.store.events import RUN_FINAL, Event, RunStatus
 
 CHANNEL = "mastermind_work"
 

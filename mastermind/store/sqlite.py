@@ -28,8 +28,8 @@ from typing import Any, Literal
 import orjson
 
 from mastermind.errors import MastermindError, OutputRejected
-from mastermind.events import RUN_FINAL, Event, RunStatus
 from mastermind.store.base import RunRecord, StepRecord, Store, fold_steps
+from mastermind.store.events import RUN_FINAL, Event, RunStatus
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 DB_NAME = "mastermind.db"

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 
-from mastermind.coordinator import Coordinator
+from mastermind.engine.coordinator import Coordinator
 from mastermind.errors import MastermindError
 from mastermind.store.postgres import PostgresStore
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from mastermind.model import RetryPolicy
+from mastermind.language.model import RetryPolicy
 
 NO_RETRY = RetryPolicy(attempts=1)
 

@@ -8,9 +8,9 @@ import signal
 import sys
 from typing import Any
 
-from mastermind.agent import AgentRegistry
-from mastermind.coordinator import Coordinator, Settings
-from mastermind.durations import parse_duration
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import Coordinator, Settings
+from mastermind.language.durations import parse_duration
 
 
 def add_worker_command(sub: Any) -> None:
@@ -25,14 +25,14 @@ def add_worker_command(sub: Any) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from mastermind.cli_run import run_with_loop
+    from mastermind.engine.runtime import run_with_loop
 
     return int(run_with_loop(_work(args)))
 
 
 async def _work(args: argparse.Namespace) -> int:
+    from mastermind.service.worker import Worker
     from mastermind.store.postgres import PostgresStore
-    from mastermind.worker import Worker
 
     store = PostgresStore(args.dsn, schema=args.schema, lease_seconds=parse_duration(args.lease))
     stop = asyncio.Event()

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mastermind.config import DEFAULT_PORT
+from mastermind.cli.progress import Progress
 from mastermind.errors import MastermindError
-from mastermind.events import RUN_FINAL, Event
-from mastermind.progress import Progress
+from mastermind.service.config import DEFAULT_PORT
+from mastermind.store.events import RUN_FINAL, Event
 
 
 def add_client_commands(sub: Any) -> None:
@@ -107,7 +107,7 @@ class Client:
 
 
 def _saved_token() -> str | None:
-    from mastermind.cli_run import default_state_dir
+    from mastermind.store.state_dir import default_state_dir
 
     path = Path(default_state_dir()) / "api-token"
     try:

@@ -13,42 +13,29 @@ import asyncio
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_hex
 from types import TracebackType
 from typing import Any
 
-from mastermind.agent import AgentRegistry
-from mastermind.clock import Clock, SystemClock
+from mastermind.engine.agent import AgentRegistry, StepServices
+from mastermind.engine.clock import Clock, SystemClock
+from mastermind.engine.limits import Limits
+from mastermind.engine.ownership import held_elsewhere
+from mastermind.engine.process_pool import ProcessPool
+from mastermind.engine.run import RunEnvironment, RunExecution, RunResult, StepRestore
+from mastermind.engine.settings import Settings as Settings  # re-exported for callers
+from mastermind.engine.subruns import CoordinatorSubRuns
 from mastermind.errors import MastermindError, StepError, WorkflowError
-from mastermind.events import Event, RunStatus, StepStatus
-from mastermind.inputs import resolve_inputs
-from mastermind.limits import Limits
-from mastermind.loader import Definition, load_file, load_text
-from mastermind.ownership import held_elsewhere
-from mastermind.process_pool import ProcessPool
-from mastermind.run import RunExecution, RunResult, StepRestore
+from mastermind.language.inputs import resolve_inputs
+from mastermind.language.loader import Definition, load_file, load_text
 from mastermind.store.base import RunRecord, StepRecord, Store
+from mastermind.store.events import Event, RunStatus, StepStatus
 from mastermind.store.memory import MemoryStore
 
 Listener = Callable[[Event], None]
-
-
-@dataclass(slots=True)
-class Settings:
-    """Coordinator-wide knobs (the daemon reads them from its config)."""
-
-    cancel_grace: float = 5.0  # seconds cancelled steps get to clean up
-    step_timeout: float | None = None  # default attempt timeout when a step sets none
-    agent_limits: dict[str, int] = field(default_factory=dict)
-    pools: dict[str, int] = field(default_factory=dict)
-    default_pool_size: int = 4
-    process_pool_size: int | None = None  # workers for CPU steps; default: the number of cores
-    decision_timeout: float = 7 * 86400.0  # how long an `unknown` step waits for retry/skip
 
 
 class RunNotFound(MastermindError):
@@ -84,11 +71,22 @@ class Coordinator:
         self._active: dict[str, RunExecution] = {}
         self._tasks: dict[str, asyncio.Task[RunResult]] = {}
         self._closing = False
-        self._services: dict[str, Mapping[str, Any]] = {}
+        self._services: dict[str, StepServices] = {}
         self._process_pool: ProcessPool | None = None
         self._ended: dict[str, RunResult | BaseException] = {}
         # short blocking chores (loading a definition) never wait behind agents' threads
         self._housekeeping = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mm-coordinator")
+        self.environment = RunEnvironment(
+            registry=registry,
+            limits=self.limits,
+            settings=self.settings,
+            clock=self.clock,
+            rng=self.rng,
+            secrets=self.secrets,
+            log=self.log,
+            commit=self.emit,
+            services=self.services_for,
+        )
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -164,7 +162,7 @@ class Coordinator:
         )
         await self.store.create_run(record)
         if await self.store.claim_run(run_id):  # with PostgreSQL, another daemon may win it
-            self._start(RunExecution(self, definition, run_id, resolved, depth=depth))
+            self._start(RunExecution(self.environment, definition, run_id, resolved, depth=depth))
         return run_id
 
     def _start(self, execution: RunExecution) -> None:
@@ -260,7 +258,12 @@ class Coordinator:
         )
         restore = restore_plan(definition, await self.store.steps(run_id))
         execution = RunExecution(
-            self, definition, run_id, record.inputs, restore=restore, seq=record.last_seq
+            self.environment,
+            definition,
+            run_id,
+            record.inputs,
+            restore=restore,
+            seq=record.last_seq,
         )
         self._start(execution)
         return run_id
@@ -327,16 +330,15 @@ class Coordinator:
         """The process pool if a CPU step has needed it (for metrics)."""
         return self._process_pool
 
-    def services_for(self, execution: RunExecution) -> Mapping[str, Any]:
-        """What agents may use: this run's signals, the process pool, the coordinator."""
+    def services_for(self, execution: RunExecution) -> StepServices:
+        """What agents of this run may use: its signals, the process pool, sub-runs."""
         found = self._services.get(execution.run_id)
-        if found is None or found["run"] is not execution:
-            found = {
-                "signals": execution.signals,
-                "coordinator": self,
-                "run": execution,
-                "process_pool": self.process_pool,
-            }
+        if found is None or found.signals is not execution.signals:
+            found = StepServices(
+                process_pool=self.process_pool,
+                signals=execution.signals,
+                subruns=CoordinatorSubRuns(self, execution),
+            )
             self._services[execution.run_id] = found
         return found
 
@@ -344,11 +346,6 @@ class Coordinator:
 def new_run_id() -> str:
     """A unique run id that sorts by creation time (48-bit milliseconds, then 80 random bits)."""
     return f"{time.time_ns() // 1_000_000:012x}{token_hex(10)}"
-
-
-def child_run_id(idempotency_key: str) -> str:
-    """The run id a sub-workflow step uses: stable across attempts and restarts."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, "mastermind:" + idempotency_key).hex
 
 
 def restore_plan(definition: Definition, records: list[StepRecord]) -> dict[str, StepRestore]:

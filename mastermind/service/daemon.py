@@ -23,18 +23,18 @@ from typing import Any
 
 from aiohttp import web
 
-from mastermind import systemd
-from mastermind.agent import AgentRegistry
-from mastermind.api import make_app
-from mastermind.config import Config, load_config
-from mastermind.coordinator import Coordinator, Settings
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import Coordinator, Settings
 from mastermind.errors import MastermindError, Problem
-from mastermind.loader import Definition, LoadReport, workflow_files
-from mastermind.metrics import Metrics, StateCollector
+from mastermind.language.loader import Definition, LoadReport, workflow_files
+from mastermind.service import systemd
+from mastermind.service.api import make_app
+from mastermind.service.config import Config, load_config
+from mastermind.service.metrics import Metrics, StateCollector
+from mastermind.service.triggers import CronScheduler
 from mastermind.store.base import Store
-from mastermind.triggers import CronScheduler
 
-log = logging.getLogger("mastermind.daemon")
+log = logging.getLogger("mastermind.service.daemon")
 
 
 class Daemon:
@@ -54,9 +54,10 @@ class Daemon:
         self._watching = asyncio.Event()
         self.port: int | None = None
         self.registry = AgentRegistry(settings=config.agents)
+        self.store = self._store()  # the API reads runs from here; the coordinator writes them
         self.coordinator = Coordinator(
             self.registry,
-            self._store(),
+            self.store,
             settings=Settings(
                 cancel_grace=config.limits.cancel_grace,
                 step_timeout=config.limits.step_timeout,
@@ -82,8 +83,8 @@ class Daemon:
                 lease_seconds=store.lease,
                 max_output_bytes=store.max_output_bytes,
             )
-        from mastermind.cli_run import default_state_dir
         from mastermind.store.sqlite import SqliteStore
+        from mastermind.store.state_dir import default_state_dir
 
         return SqliteStore(
             store.state_dir or default_state_dir(),
@@ -94,14 +95,14 @@ class Daemon:
     def _state(self) -> dict[str, Any]:
         coordinator = self.coordinator
         pool = coordinator.started_process_pool
-        store: Any = coordinator.store
+        store = self.store
         return {
             "runs_active": len(coordinator.active_runs),
             "ready": coordinator.ready_depth(),
             "pool_workers": pool.alive if pool is not None else 0,
             "pool_replaced": pool.replaced if pool is not None else 0,
-            "commits": getattr(store, "commits", 0),
-            "commit_seconds": getattr(store, "commit_seconds", 0.0),
+            "commits": store.commits,
+            "commit_seconds": store.commit_seconds,
         }
 
     # ------------------------------------------------------------------------------ workflows
@@ -139,7 +140,7 @@ class Daemon:
 
     def _generated_token(self) -> str:
         """No token configured: make one, keep it in the state directory (mode 0600)."""
-        from mastermind.cli_run import default_state_dir
+        from mastermind.store.state_dir import default_state_dir
 
         folder = Path(self.config.store.state_dir or default_state_dir())
         folder.mkdir(parents=True, exist_ok=True)
@@ -230,9 +231,7 @@ class Daemon:
             left = self.coordinator.active_runs
             for run_id in left:  # stop without writing: they resume at the next start
                 self.coordinator.abandon(run_id)
-            release = getattr(self.coordinator.store, "release", None)
-            if release is not None:
-                await release(left)
+            await self.store.release(left)
             if left:
                 log.info("left %d run(s) to resume at the next start", len(left))
                 waits = [asyncio.ensure_future(self.coordinator.wait(r)) for r in left]
@@ -289,28 +288,27 @@ class Daemon:
 
     async def _retention(self) -> None:
         retention = self.config.store.retention
-        prune = getattr(self.coordinator.store, "prune", None)
-        if retention is None or prune is None:
+        if retention is None:
             return
         while True:
             with contextlib.suppress(MastermindError):
-                count = await prune(time.time() - retention)
+                count = await self.store.prune(time.time() - retention)
                 if count:
                     log.info("pruned %d finished run(s)", count)
             await asyncio.sleep(min(retention, 3600.0))
 
     async def _work(self, stop: asyncio.Event) -> None:
+        from mastermind.service.worker import Worker
         from mastermind.store.postgres import PostgresStore
-        from mastermind.worker import Worker
 
-        store = self.coordinator.store
+        store = self.store
         assert isinstance(store, PostgresStore)
         await Worker(self.coordinator, store, capacity=self.config.limits.runs).run(stop)
 
 
 def serve(config_path: str | None) -> int:
     """Entry point of `mastermind serve`."""
-    from mastermind.cli_run import run_with_loop
+    from mastermind.engine.runtime import run_with_loop
 
     config = load_config(config_path)
     logging.basicConfig(

@@ -23,8 +23,8 @@ from croniter import croniter
 from mastermind.errors import MastermindError
 
 if TYPE_CHECKING:
-    from mastermind.coordinator import Coordinator
-    from mastermind.loader import Definition
+    from mastermind.engine.coordinator import Coordinator
+    from mastermind.language.loader import Definition
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Mastermind-Signature"

@@ -7,59 +7,27 @@ import argparse
 import asyncio
 import gc
 import json
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from mastermind.agent import AgentRegistry
-from mastermind.coordinator import Coordinator, new_run_id
+from mastermind.cli.progress import Progress
+from mastermind.cli.store_options import add_state_dir, open_store
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import Coordinator, new_run_id
+from mastermind.engine.run import RunResult
+from mastermind.engine.runtime import run_with_loop
 from mastermind.errors import InputError, MastermindError
-from mastermind.events import RunStatus
-from mastermind.inputs import parse_cli_input
-from mastermind.loader import Definition, load_file
-from mastermind.progress import Progress
-from mastermind.run import RunResult
+from mastermind.language.inputs import parse_cli_input
+from mastermind.language.loader import Definition, load_file
 from mastermind.store.base import Store
-from mastermind.store.memory import MemoryStore
-from mastermind.store.sqlite import SqliteStore
-
-
-def default_state_dir() -> Path:
-    """$MASTERMIND_STATE_DIR, else $XDG_STATE_HOME/mastermind, else ~/.local/state/mastermind."""
-    if os.environ.get("MASTERMIND_STATE_DIR"):
-        return Path(os.environ["MASTERMIND_STATE_DIR"])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "mastermind"
-
-
-def add_state_dir(parser: argparse.ArgumentParser) -> None:
-    """The store options every command that reads or writes runs shares."""
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="where runs are recorded "
-        "(default: $MASTERMIND_STATE_DIR or ~/.local/state/mastermind)",
-    )
-    parser.add_argument(
-        "--synchronous",
-        choices=["NORMAL", "FULL"],
-        default=os.environ.get("MASTERMIND_SQLITE_SYNCHRONOUS", "NORMAL"),
-        help="SQLite durability: NORMAL survives a crash of the process, FULL also power loss",
-    )
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("MASTERMIND_DSN"),
-        help="use a shared PostgreSQL store instead ($MASTERMIND_DSN)",
-    )
-    parser.add_argument("--schema", default="mastermind", help="the PostgreSQL schema")
+from mastermind.store.events import RunStatus
 
 
 def add_run_commands(sub: Any) -> None:
-    """Register `run`, `resume` and `runs` on the CLI's sub-command parser."""
+    """Register `run` and `resume` on the CLI's sub-command parser."""
     run = sub.add_parser("run", help="run a workflow here, without a daemon")
     run.add_argument("file")
     run.add_argument(
@@ -83,23 +51,6 @@ def add_run_commands(sub: Any) -> None:
     resume.add_argument("-q", "--quiet", action="store_true")
     add_state_dir(resume)
     resume.set_defaults(handler=cmd_resume)
-
-    from mastermind.cli_runs import add_runs_command
-    from mastermind.cli_worker import add_worker_command
-
-    add_runs_command(sub, add_state_dir)
-    add_worker_command(sub)
-
-
-def open_store(args: argparse.Namespace) -> Store:
-    """The store the command should use."""
-    if getattr(args, "ephemeral", False):
-        return MemoryStore()
-    if args.dsn:
-        from mastermind.store.postgres import PostgresStore
-
-        return PostgresStore(args.dsn, schema=args.schema)
-    return SqliteStore(args.state_dir or default_state_dir(), synchronous=args.synchronous)
 
 
 def _inputs(definition: Definition, args: argparse.Namespace) -> dict[str, Any]:
@@ -171,18 +122,6 @@ def _report(results: list[RunResult]) -> int:
     if any(r.status == RunStatus.CANCELLED for r in results):
         return 130
     return 0 if all(r.ok for r in results) else 1
-
-
-def run_with_loop(coro: Any) -> Any:
-    """Run a coroutine on uvloop (the default loop where uvloop is missing)."""
-    try:
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)
 
 
 async def _drive(

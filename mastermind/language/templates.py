@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mastermind.errors import ExpressionError
-from mastermind.expressions import Env, Expression, parse, to_text
+from mastermind.language.expressions import Env, Expression, parse, to_text
 
 OPEN, CLOSE = "${{", "}}"
 

@@ -10,8 +10,8 @@ Follow a step from YAML to result here:
    when the agent says the error is retryable.
 5. When a step's last instance ends, `_finish_step` records its outputs (in item order) and
    `_release` hands its dependents to `_advance`: no polling anywhere.
-Every transition goes through `Coordinator.emit`, which commits it to the store before anything
-acts on it.
+Every transition goes through `RunEnvironment.commit` (`Coordinator.emit`), which commits it
+to the store before anything acts on it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from mastermind.agent import StepContext
+from mastermind.engine.agent import StepContext
+from mastermind.engine.retry import NO_RETRY, backoff_delay
+from mastermind.engine.signals import SignalBox
 from mastermind.errors import (
     ExpressionError,
     MastermindError,
@@ -32,14 +34,34 @@ from mastermind.errors import (
     StaleLease,
     StepError,
 )
-from mastermind.events import Event, RunStatus, StepStatus
-from mastermind.expressions import STATUS_KEY
-from mastermind.retry import NO_RETRY, backoff_delay
-from mastermind.signals import SignalBox
+from mastermind.language.expressions import STATUS_KEY
+from mastermind.store.events import Event, RunStatus, StepStatus
 
 if TYPE_CHECKING:
-    from mastermind.coordinator import Coordinator
-    from mastermind.loader import CompiledStep, Definition
+    import logging
+    import random
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from mastermind.engine.agent import AgentRegistry, StepServices
+    from mastermind.engine.clock import Clock
+    from mastermind.engine.limits import Limits
+    from mastermind.engine.settings import Settings
+    from mastermind.language.loader import CompiledStep, Definition
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnvironment:
+    """What a run in flight may use of the process it runs in; the coordinator builds one."""
+
+    registry: AgentRegistry  # one shared instance per agent kind
+    limits: Limits  # per agent kind and named pools, fair across runs
+    settings: Settings
+    clock: Clock
+    rng: random.Random  # retry jitter
+    secrets: Mapping[str, str]
+    log: logging.Logger
+    commit: Callable[[Event], Awaitable[None]]  # store first, then listeners
+    services: Callable[[RunExecution], StepServices]  # what this run's agents may use
 
 
 @dataclass(slots=True)
@@ -100,7 +122,7 @@ class RunExecution:
 
     def __init__(
         self,
-        coordinator: Coordinator,
+        env: RunEnvironment,
         definition: Definition,
         run_id: str,
         inputs: dict[str, Any],
@@ -110,7 +132,7 @@ class RunExecution:
         depth: int = 0,
     ) -> None:
         self.depth = depth  # how deeply this run is nested in sub-workflow steps
-        self.coordinator = coordinator
+        self.env = env
         self.definition = definition
         self.run_id = run_id
         self.inputs = inputs
@@ -132,7 +154,7 @@ class RunExecution:
             "inputs": inputs,
             "steps": self._steps_view,
             "run": {"id": run_id, "workflow": definition.name},
-            "secrets": coordinator.secrets,
+            "secrets": env.secrets,
         }
         self._restore_plan = restore or {}
 
@@ -146,7 +168,7 @@ class RunExecution:
         event = Event(
             run_id=self.run_id,
             seq=self.seq,
-            at=self.coordinator.clock.time(),
+            at=self.env.clock.time(),
             status=status,
             step_id=step.id if step is not None else None,
             workflow=self.definition.name,
@@ -154,7 +176,7 @@ class RunExecution:
             **fields,
         )
         try:
-            await self.coordinator.emit(event)
+            await self.env.commit(event)
         except StaleLease:
             self.abandon()  # another daemon owns the run now: stop without another word
 
@@ -162,7 +184,7 @@ class RunExecution:
 
     async def execute(self) -> RunResult:
         """Run every step to a final state and return the outcome; cancellation is re-raised."""
-        clock = self.coordinator.clock
+        clock = self.env.clock
         started = clock.monotonic()
         await self.emit(RunStatus.RUNNING)
         try:
@@ -212,13 +234,13 @@ class RunExecution:
         for task in pending:
             task.cancel()
         if pending:
-            _, still = await asyncio.wait(pending, timeout=self.coordinator.settings.cancel_grace)
+            _, still = await asyncio.wait(pending, timeout=self.env.settings.cancel_grace)
             for task in still:
-                self.coordinator.log.warning(
+                self.env.log.warning(
                     "run %s: step task %s ignored cancellation for %.1fs",
                     self.run_id,
                     task.get_name(),
-                    self.coordinator.settings.cancel_grace,
+                    self.env.settings.cancel_grace,
                 )
 
     async def _finish(self, duration: float) -> RunResult:
@@ -507,7 +529,7 @@ class RunExecution:
 
     async def _attempts(self, instance: _Instance) -> tuple[StepStatus, Any, str | None]:
         step = instance.step
-        coordinator = self.coordinator
+        env = self.env
         index = instance.index
         try:
             params = self._params(instance)
@@ -515,11 +537,11 @@ class RunExecution:
             return await self._instance_failed(instance, 0, f"with: {exc}")
         except ValidationError as exc:
             return await self._instance_failed(instance, 0, _describe_validation(exc))
-        agent = coordinator.registry.instance(step.spec.agent)
-        limiters = coordinator.limits.for_step(step.spec.agent, step.spec.pool)
+        agent = env.registry.instance(step.spec.agent)
+        limiters = env.limits.for_step(step.spec.agent, step.spec.pool)
         policy = step.retry or NO_RETRY
-        timeout = step.timeout or coordinator.settings.step_timeout
-        clock = coordinator.clock
+        timeout = step.timeout or env.settings.step_timeout
+        clock = env.clock
         attempt = instance.first_attempt - 1
         try:
             decided_skip = instance.unknown and not await self._decide(instance, attempt)
@@ -546,9 +568,9 @@ class RunExecution:
                 workflow=self.definition.name,
                 clock=clock,
                 deadline=started + timeout if timeout else None,
-                secrets=coordinator.secrets,
-                services=coordinator.services_for(self),
-                logger=coordinator.log,
+                secrets=env.secrets,
+                services=env.services(self),
+                logger=env.log,
             )
             held = 0
             scope: asyncio.Timeout | None = None
@@ -607,7 +629,7 @@ class RunExecution:
                 for limiter in limiters[:held]:
                     limiter.release()
             if retryable and attempt < policy.attempts:
-                delay = backoff_delay(policy, attempt, coordinator.rng)
+                delay = backoff_delay(policy, attempt, env.rng)
                 await self.emit(
                     StepStatus.RETRYING,
                     step,
@@ -639,14 +661,14 @@ class RunExecution:
         )
         while True:
             try:
-                async with asyncio.timeout(self.coordinator.settings.decision_timeout):
+                async with asyncio.timeout(self.env.settings.decision_timeout):
                     payload = await self.signals.receive(f"decide.{step.id}")
             except TimeoutError:
                 raise StepError("no decision arrived in time") from None
             choice = payload.get("action") if isinstance(payload, dict) else payload
             if choice in ("retry", "skip"):
                 return bool(choice == "retry")
-            self.coordinator.log.warning(
+            self.env.log.warning(
                 "run %s: decide.%s wants retry or skip, got %r", self.run_id, step.id, payload
             )
 

@@ -21,7 +21,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mastermind.agent import Agent, AgentRegistry
 from mastermind.errors import (
     ExpressionError,
     MastermindError,
@@ -29,11 +28,12 @@ from mastermind.errors import (
     UnknownAgentError,
     WorkflowError,
 )
-from mastermind.expressions import STATUS_FUNCTIONS
-from mastermind.graph import find_cycle, topological_order
-from mastermind.model import CRON_PATTERN, RetryPolicy, Step, Workflow
-from mastermind.templates import Constant, Template, compile_value, has_expression
-from mastermind.yaml_source import Limits, Path, Source, format_path, load_yaml
+from mastermind.language.catalog import AgentCatalog, AgentSpec, UnresolvedAgent
+from mastermind.language.expressions import STATUS_FUNCTIONS
+from mastermind.language.graph import find_cycle, topological_order
+from mastermind.language.model import CRON_PATTERN, RetryPolicy, Step, Workflow
+from mastermind.language.templates import Constant, Template, compile_value, has_expression
+from mastermind.language.yaml_source import Limits, Path, Source, format_path, load_yaml
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -44,7 +44,7 @@ class CompiledStep:
 
     id: str
     spec: Step
-    agent: type[Agent[Any]]
+    agent: AgentSpec
     needs: tuple[str, ...]
     dependents: tuple[str, ...]
     condition: Template | None
@@ -76,7 +76,7 @@ class Definition:
 
 
 def load_file(
-    path: str | FsPath, registry: AgentRegistry, limits: Limits | None = None
+    path: str | FsPath, registry: AgentCatalog, limits: Limits | None = None
 ) -> Definition:
     """Load one workflow file; raise WorkflowError listing every problem."""
     limits = limits or Limits()
@@ -105,7 +105,7 @@ def load_file(
 
 
 def load_text(
-    text: str | bytes, file: str, registry: AgentRegistry, limits: Limits | None = None
+    text: str | bytes, file: str, registry: AgentCatalog, limits: Limits | None = None
 ) -> Definition:
     """Load a workflow from text; `file` names it in errors."""
     source = load_yaml(text, file, limits)
@@ -306,7 +306,7 @@ def _unwrap(annotation: Any) -> Any:
 
 
 class _Checker:
-    def __init__(self, spec: Workflow, source: Source, registry: AgentRegistry) -> None:
+    def __init__(self, spec: Workflow, source: Source, registry: AgentCatalog) -> None:
         self.spec = spec
         self.source = source
         self.registry = registry
@@ -360,7 +360,7 @@ class _Checker:
         result = self._upstream[step_id] = frozenset(seen)
         return result
 
-    def agent(self, step_id: str, step: Step) -> type[Agent[Any]] | None:
+    def agent(self, step_id: str, step: Step) -> AgentSpec | None:
         try:
             return self.registry.get(step.agent)
         except UnknownAgentError as exc:
@@ -376,7 +376,7 @@ class _Checker:
                 )
             return None
 
-    def check_params(self, step_id: str, step: Step, agent: type[Agent[Any]]) -> None:
+    def check_params(self, step_id: str, step: Step, agent: AgentSpec) -> None:
         for name in agent.literal_fields:
             value = step.with_.get(name)
             if any(has_expression(v) for _, v in _walk(value, ())):
@@ -476,7 +476,7 @@ def _walk(data: Any, path: Path) -> Iterator[tuple[Path, Any]]:
             yield from _walk(value, (*path, index))
 
 
-def _compile(spec: Workflow, source: Source, registry: AgentRegistry) -> Definition:
+def _compile(spec: Workflow, source: Source, registry: AgentCatalog) -> Definition:
     check = _Checker(spec, source, registry)
     order = check.check_graph()
     base_roots = {"inputs", "steps", "run", "secrets"}
@@ -510,7 +510,7 @@ def _compile(spec: Workflow, source: Source, registry: AgentRegistry) -> Definit
         compiled[step_id] = CompiledStep(
             id=step_id,
             spec=step,
-            agent=agent or Agent,
+            agent=agent or UnresolvedAgent(),
             needs=check.needs.get(step_id, ()),
             dependents=tuple(dependents[step_id]),
             condition=condition,
@@ -564,7 +564,7 @@ class LoadReport:
         self.definitions: list[Definition] = []
         self.problems: list[Problem] = []
 
-    def add(self, path: FsPath, registry: AgentRegistry, limits: Limits | None = None) -> None:
+    def add(self, path: FsPath, registry: AgentCatalog, limits: Limits | None = None) -> None:
         try:
             self.definitions.append(load_file(path, registry, limits))
         except WorkflowError as exc:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mastermind.errors import InputError
-from mastermind.model import Workflow, matches_type
+from mastermind.language.model import Workflow, matches_type
 
 
 def resolve_inputs(spec: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mastermind import __version__
-from mastermind.agent import AgentRegistry
+from mastermind.engine.agent import AgentRegistry
 from mastermind.errors import MastermindError, WorkflowError
-from mastermind.graph import to_dot, to_mermaid
-from mastermind.loader import LoadReport, load_file, workflow_files
-from mastermind.schema import workflow_schema_text
+from mastermind.language.graph import to_dot, to_mermaid
+from mastermind.language.loader import LoadReport, load_file, workflow_files
+from mastermind.language.schema import workflow_schema_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -53,10 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     socratic = sub.add_parser("socratic", help="interactive premise / challenge / conclude console")
     socratic.set_defaults(handler=cmd_socratic)
 
-    from mastermind.cli_client import add_client_commands
-    from mastermind.cli_run import add_run_commands  # the run commands live beside the engine
+    from mastermind.cli.client import add_client_commands
+    from mastermind.cli.run import add_run_commands
+    from mastermind.cli.runs import add_runs_command
+    from mastermind.cli.worker import add_worker_command
 
     add_run_commands(sub)
+    add_runs_command(sub)
+    add_worker_command(sub)
     add_client_commands(sub)
     return parser
 
@@ -108,14 +112,14 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM."""
-    from mastermind.daemon import serve
+    from mastermind.service.daemon import serve
 
     return serve(args.config)
 
 
 def cmd_socratic(args: argparse.Namespace) -> int:
     """The interactive reasoning console (reads commands from stdin)."""
-    from mastermind.socratic_console import run_console
+    from mastermind.cli.socratic_console import run_console
 
     return run_console()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mastermind.model import Workflow
+from mastermind.language.model import Workflow
 
 SCHEMA_ID = "https://mastermind.dev/schemas/workflow.schema.json"
 

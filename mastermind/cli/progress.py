@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from mastermind.events import Event, RunStatus, StepStatus
+from mastermind.store.events import Event, RunStatus, StepStatus
 
 _FINAL = {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
 _MARK = {

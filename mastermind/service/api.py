@@ -18,12 +18,12 @@ from aiohttp import web
 
 from mastermind import __version__
 from mastermind.errors import InputError, MastermindError, WorkflowError
-from mastermind.events import RUN_FINAL, Event
-from mastermind.loader import load_text
-from mastermind.triggers import SIGNATURE_HEADER, verify
+from mastermind.language.loader import load_text
+from mastermind.service.triggers import SIGNATURE_HEADER, verify
+from mastermind.store.events import RUN_FINAL, Event
 
 if TYPE_CHECKING:
-    from mastermind.daemon import Daemon
+    from mastermind.service.daemon import Daemon
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -122,7 +122,7 @@ async def list_runs(request: web.Request) -> web.Response:
         return problem(400, "limit and offset are integers")
     if not (1 <= limit <= 1000 and 0 <= offset <= 1_000_000_000):
         return problem(400, "limit is 1 to 1000 and offset 0 to 1000000000")
-    runs = await daemon.coordinator.store.list_runs(
+    runs = await daemon.store.list_runs(
         status=query.get("status"), workflow=query.get("workflow"), limit=limit, offset=offset
     )
     next_offset = offset + limit if len(runs) == limit else None
@@ -132,7 +132,7 @@ async def list_runs(request: web.Request) -> web.Response:
 
 
 async def get_run(request: web.Request) -> web.Response:
-    store = request.app[DAEMON].coordinator.store
+    store = request.app[DAEMON].store
     run = await store.get_run(request.match_info["run_id"])
     if run is None:
         return problem(404, "no such run")
@@ -145,7 +145,7 @@ async def get_run(request: web.Request) -> web.Response:
 async def cancel_run(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     run_id = request.match_info["run_id"]
-    run = await daemon.coordinator.store.get_run(run_id)
+    run = await daemon.store.get_run(run_id)
     if run is None:
         return problem(404, "no such run")
     if run.finished:
@@ -159,7 +159,7 @@ async def signal_run(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     run_id, name = request.match_info["run_id"], request.match_info["name"]
     body = await json_body(request)
-    run = await daemon.coordinator.store.get_run(run_id)
+    run = await daemon.store.get_run(run_id)
     if run is None:
         return problem(404, "no such run")
     if run.finished:
@@ -173,7 +173,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: the stored events, then live ones, in order, until the run ends."""
     daemon = request.app[DAEMON]
     run_id = request.match_info["run_id"]
-    store = daemon.coordinator.store
+    store = daemon.store
     run = await store.get_run(run_id)
     if run is None:
         return problem(404, "no such run")
@@ -312,7 +312,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    from mastermind.openapi import document
+    from mastermind.service.openapi import document
 
     return web.json_response(document())
 

@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from mastermind.durations import DURATION_PATTERN, parse_duration
 from mastermind.errors import ExpressionError
-from mastermind.templates import OPEN, split
+from mastermind.language.durations import DURATION_PATTERN, parse_duration
+from mastermind.language.templates import OPEN, split
 
 
 def _duration(value: Any) -> Any:

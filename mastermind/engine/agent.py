@@ -14,14 +14,14 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from mastermind.errors import StepError, UnknownAgentError
 
 if TYPE_CHECKING:
-    from mastermind.clock import Clock
+    from mastermind.engine.clock import Clock
 
 ENTRY_POINT_GROUP = "mastermind.agents"
 
@@ -53,6 +53,94 @@ class NoParams(Params):
     """For agents that take no parameters."""
 
 
+class CpuPool(Protocol):
+    """Runs `module:function` in a worker process, so CPU work never blocks the event loop."""
+
+    async def run(
+        self,
+        reference: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        """The function's return value; cancelling stops (and replaces) the worker."""
+        ...
+
+
+class SignalInbox(Protocol):
+    """The run's mailbox: signals sent to the run, buffered until a step asks."""
+
+    async def receive(self, name: str) -> Any:
+        """The next payload sent as `name` (bound the wait with asyncio.timeout)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubRunOutcome:
+    """How a sub-run ended."""
+
+    run_id: str
+    workflow: str
+    status: str
+    outputs: Any
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+class SubRuns(Protocol):
+    """Runs other workflows as children of the current run."""
+
+    async def run_child(
+        self, workflow: str, inputs: Mapping[str, Any], *, key: str, attempt: int
+    ) -> SubRunOutcome:
+        """Start the child run of attempt `attempt` of the step instance whose idempotency key
+        is `key` (or rejoin it after a restart), wait for its end; cancelling the call cancels
+        the child. `workflow` is a name or a path relative to the calling workflow's file."""
+        ...
+
+
+class _Unavailable:
+    """What a context built outside a coordinator offers: nothing, said clearly."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def _refuse(self) -> StepError:
+        return StepError(f"no {self.what} here: this step runs outside a coordinator")
+
+    async def run(
+        self,
+        reference: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        raise self._refuse()
+
+    async def receive(self, name: str) -> Any:
+        raise self._refuse()
+
+    async def run_child(
+        self, workflow: str, inputs: Mapping[str, Any], *, key: str, attempt: int
+    ) -> SubRunOutcome:
+        raise self._refuse()
+
+
+@dataclass(frozen=True, slots=True)
+class StepServices:
+    """Everything beyond its parameters that an agent may use: the typed seam to the engine."""
+
+    process_pool: CpuPool
+    signals: SignalInbox
+    subruns: SubRuns
+
+    @classmethod
+    def unavailable(cls) -> StepServices:
+        """Services that refuse with a clear error (for agents called outside a coordinator)."""
+        return cls(_Unavailable("process pool"), _Unavailable("signals"), _Unavailable("sub-runs"))
+
+
 @dataclass(slots=True)
 class StepContext:
     """What an agent knows about the step instance it is running."""
@@ -65,7 +153,7 @@ class StepContext:
     clock: Clock
     deadline: float | None = None  # clock time by which this attempt must end, if any
     secrets: Mapping[str, str] = field(default_factory=dict)
-    services: Mapping[str, Any] = field(default_factory=dict)
+    services: StepServices = field(default_factory=StepServices.unavailable)
     logger: logging.Logger = log
 
     @property
@@ -73,13 +161,6 @@ class StepContext:
         """Stable across attempts and restarts: the same for every attempt of this instance."""
         suffix = "" if self.item_index is None else f"/{self.item_index}"
         return f"{self.run_id}/{self.step_id}{suffix}"
-
-    def service(self, name: str) -> Any:
-        """A process-wide service the coordinator offers agents (signals, sub-runs, pools)."""
-        try:
-            return self.services[name]
-        except KeyError:
-            raise StepError(f"this coordinator offers no {name!r} service") from None
 
 
 P = TypeVar("P", bound=Params)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from mastermind.cli.store_options import add_state_dir
 from mastermind.errors import MastermindError
 from mastermind.store.base import RunRecord, StepRecord
 
 
-def add_runs_command(sub: Any, add_state_dir: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_runs_command(sub: Any) -> None:
     runs = sub.add_parser("runs", help="list and show recorded runs")
     verbs = runs.add_subparsers(dest="verb", required=True, metavar="VERB")
     listing = verbs.add_parser("list", help="runs, newest first")
@@ -44,7 +44,8 @@ def _took(start: float | None, end: float | None) -> str:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    from mastermind.cli_run import open_store, run_with_loop
+    from mastermind.cli.store_options import open_store
+    from mastermind.engine.runtime import run_with_loop
 
     async def read() -> list[RunRecord]:
         store = open_store(args)
@@ -76,7 +77,8 @@ def _run_dict(run: RunRecord) -> dict[str, Any]:
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
-    from mastermind.cli_run import open_store, run_with_loop
+    from mastermind.cli.store_options import open_store
+    from mastermind.engine.runtime import run_with_loop
 
     async def read() -> tuple[RunRecord | None, list[StepRecord], list[Any]]:
         store = open_store(args)
@@ -125,8 +127,9 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 def cmd_runs_prune(args: argparse.Namespace) -> int:
     """Retention: finished runs that ended before now - age go, with their events."""
-    from mastermind.cli_run import open_store, run_with_loop
-    from mastermind.durations import parse_duration
+    from mastermind.cli.store_options import open_store
+    from mastermind.engine.runtime import run_with_loop
+    from mastermind.language.durations import parse_duration
 
     try:
         age = parse_duration(args.older_than)
@@ -137,11 +140,7 @@ def cmd_runs_prune(args: argparse.Namespace) -> int:
         store = open_store(args)
         await store.open()
         try:
-            pruner = getattr(store, "prune", None)
-            if pruner is None:
-                return 0
-            count: int = await pruner(time.time() - age)
-            return count
+            return await store.prune(time.time() - age)
         finally:
             await store.close()
 

@@ -15,8 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mastermind.errors import MastermindError
-from mastermind.model import Duration
-from mastermind.yaml_source import load_yaml
+from mastermind.language.model import Duration
+from mastermind.language.yaml_source import load_yaml
 
 DEFAULT_PORT = 8931  # not taken by PostgreSQL, Redis, RabbitMQ, Mosquitto or NATS
 

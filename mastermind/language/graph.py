@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mastermind.loader import Definition
+    from mastermind.language.loader import Definition
 
 
 def topological_order(needs: Mapping[str, Sequence[str]]) -> list[str]:

@@ -1,0 +1,55 @@
+"""Sub-runs: a step that runs another workflow as a child run and waits for it.
+
+The child's run id is derived from the calling step's idempotency key and attempt, so a resumed
+parent rejoins the child it started instead of starting another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from mastermind.engine.agent import SubRunOutcome
+from mastermind.errors import StepError
+
+if TYPE_CHECKING:
+    from mastermind.engine.coordinator import Coordinator
+    from mastermind.engine.run import RunExecution
+
+MAX_DEPTH = 16  # sub-workflows nest at most this deep
+
+
+class CoordinatorSubRuns:
+    """The `SubRuns` service of one run: children go through the same coordinator."""
+
+    def __init__(self, coordinator: Coordinator, parent: RunExecution) -> None:
+        self.coordinator = coordinator
+        self.parent = parent
+
+    async def run_child(
+        self, workflow: str, inputs: Mapping[str, Any], *, key: str, attempt: int
+    ) -> SubRunOutcome:
+        """Start (or rejoin) the child of attempt `attempt` of step instance `key` (its
+        idempotency key), wait for it; cancelling cancels it."""
+        coordinator, parent = self.coordinator, self.parent
+        if parent.depth >= MAX_DEPTH:
+            raise StepError(f"sub-workflows nest deeper than {MAX_DEPTH} levels")
+        definition = await coordinator.resolve_workflow(workflow, parent.definition.file)
+        run_id = child_run_id(f"{key}#{attempt}")  # one child per attempt, stable on resume
+        if await coordinator.store.get_run(run_id) is None:
+            await coordinator.submit(
+                definition, inputs, run_id=run_id, parent=key, depth=parent.depth + 1
+            )
+        try:
+            result = await coordinator.wait(run_id)
+        except asyncio.CancelledError:
+            coordinator.cancel(run_id)
+            raise
+        return SubRunOutcome(run_id, definition.name, result.status, result.outputs, result.error)
+
+
+def child_run_id(idempotency_key: str) -> str:
+    """The run id a sub-workflow step uses: stable across restarts of the same attempt."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, "mastermind:" + idempotency_key).hex
