@@ -1,4 +1,5 @@
-"""`python`: call `module:function` in-process: coroutines awaited, plain functions in a thread."""
+"""`python`: call `module:function` in-process: coroutines awaited, plain functions in a thread
+(or, with `inline: true`, called directly on the event loop)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,6 +25,15 @@ class PythonParams(Params):
     context: bool = Field(
         False, description="pass context={run_id, step_id, item_index, attempt, idempotency_key}"
     )
+    inline: bool = Field(
+        False,
+        description="call a plain function on the event loop, without a thread hop. It must "
+        "not block: every step, the API and the timers wait while it runs, and a timeout "
+        "cannot interrupt it. For functions that return in microseconds.",
+    )
+
+
+_MAX_RESOLVED = 4096  # distinct module:function references remembered per process
 
 
 class PythonAgent(Agent[PythonParams]):
@@ -30,7 +41,8 @@ class PythonAgent(Agent[PythonParams]):
 
     A plain function runs in a worker thread so the event loop never blocks; note that a thread
     cannot be stopped, so a timed-out sync function finishes in the background. For CPU-heavy
-    work use the `cpu` agent, which runs in a process pool and can be stopped.
+    work use the `cpu` agent, which runs in a process pool and can be stopped. `inline: true`
+    skips the thread for functions that return at once (the hop costs far more than they do).
     """
 
     name = "python"
@@ -40,11 +52,25 @@ class PythonAgent(Agent[PythonParams]):
         # Its own threads: sync steps must not queue up the loop's default executor, which the
         # coordinator and other agents use for short housekeeping calls.
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mm-python")
+        # module:function → (the callable, whether it is a coroutine function): resolved once,
+        # not once per item of a fan-out (an import lookup and getattr chain each time).
+        self._resolved: dict[str, tuple[Callable[..., Any], bool]] = {}
+
+    def resolve(self, reference: str) -> tuple[Callable[..., Any], bool]:
+        """The callable `reference` names, and whether it is a coroutine function (cached)."""
+        found = self._resolved.get(reference)
+        if found is None:
+            function = import_callable(reference)  # a failure is not cached: it may be fixed
+            found = (function, inspect.iscoroutinefunction(function))
+            if len(self._resolved) < _MAX_RESOLVED:
+                self._resolved[reference] = found
+        return found
 
     async def run(self, params: PythonParams, ctx: StepContext) -> Any:
-        function = import_callable(params.function)
-        kwargs = dict(params.kwargs)
+        function, is_coroutine = self.resolve(params.function)
+        kwargs = params.kwargs
         if params.context:
+            kwargs = dict(kwargs)
             kwargs["context"] = {
                 "run_id": ctx.run_id,
                 "step_id": ctx.step_id,
@@ -52,11 +78,16 @@ class PythonAgent(Agent[PythonParams]):
                 "attempt": ctx.attempt,
                 "idempotency_key": ctx.idempotency_key,
             }
-        if inspect.iscoroutinefunction(function):
+        if is_coroutine:
             return await function(*params.args, **kwargs)
-        loop = asyncio.get_running_loop()
-        call = functools.partial(contextvars.copy_context().run, function, *params.args, **kwargs)
-        result = await loop.run_in_executor(self._threads, call)
+        if params.inline:
+            result = function(*params.args, **kwargs)
+        else:
+            loop = asyncio.get_running_loop()
+            call = functools.partial(
+                contextvars.copy_context().run, function, *params.args, **kwargs
+            )
+            result = await loop.run_in_executor(self._threads, call)
         if inspect.isawaitable(result):
             return await result
         return result
