@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import agents_bench, daemon_load, engine, loading, scaleout, soak
+from bench import agents_bench, daemon_load, e2e, engine, loading, scaleout, soak
 from bench.core import Benchmark, Figure, table, write_report
 
 BENCHMARKS: dict[str, Benchmark] = {
+    "e2e": e2e.e2e,
     "load": loading.load_many,
     "cold_start": loading.cold_start,
     "fan_out": engine.fan_out,

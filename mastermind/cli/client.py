@@ -16,7 +16,6 @@ from typing import Any
 
 from mastermind.cli.progress import Progress
 from mastermind.errors import MastermindError
-from mastermind.service.config import DEFAULT_PORT
 from mastermind.store.events import RUN_FINAL, Event
 
 
@@ -57,6 +56,8 @@ class Client:
     """A small synchronous client of the HTTP API."""
 
     def __init__(self, url: str | None, token: str | None) -> None:
+        from mastermind.service.config import DEFAULT_PORT  # only client commands need it
+
         self.url = (url or f"http://127.0.0.1:{DEFAULT_PORT}").rstrip("/")
         self.token = token or _saved_token()
 

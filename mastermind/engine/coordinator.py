@@ -18,13 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from secrets import token_hex
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mastermind.engine.agent import AgentRegistry, StepServices
 from mastermind.engine.clock import Clock, SystemClock
 from mastermind.engine.limits import Limits
 from mastermind.engine.ownership import held_elsewhere
-from mastermind.engine.process_pool import ProcessPool
 from mastermind.engine.run import RunEnvironment, RunExecution, RunResult, StepRestore
 from mastermind.engine.settings import Settings as Settings  # re-exported for callers
 from mastermind.engine.subruns import CoordinatorSubRuns
@@ -34,6 +33,9 @@ from mastermind.language.loader import Definition, load_file, load_text
 from mastermind.store.base import RunRecord, StepRecord, Store
 from mastermind.store.events import Event, RunStatus, StepStatus
 from mastermind.store.memory import MemoryStore
+
+if TYPE_CHECKING:  # imported when a CPU step first needs it: multiprocessing costs cold start
+    from mastermind.engine.process_pool import ProcessPool
 
 Listener = Callable[[Event], None]
 
@@ -322,6 +324,8 @@ class Coordinator:
     def process_pool(self) -> ProcessPool:
         """The shared pool for CPU-bound steps, started on first use."""
         if self._process_pool is None:
+            from mastermind.engine.process_pool import ProcessPool
+
             self._process_pool = ProcessPool(self.settings.process_pool_size)
         return self._process_pool
 
@@ -335,12 +339,30 @@ class Coordinator:
         found = self._services.get(execution.run_id)
         if found is None or found.signals is not execution.signals:
             found = StepServices(
-                process_pool=self.process_pool,
+                process_pool=_PoolOnDemand(self),
                 signals=execution.signals,
                 subruns=CoordinatorSubRuns(self, execution),
             )
             self._services[execution.run_id] = found
         return found
+
+
+class _PoolOnDemand:
+    """The coordinator's process pool, created when a step first runs something in it (most
+    runs never do, and `multiprocessing` is a noticeable part of a cold start)."""
+
+    __slots__ = ("_coordinator",)
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        self._coordinator = coordinator
+
+    async def run(
+        self,
+        reference: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        return await self._coordinator.process_pool.run(reference, args, kwargs)
 
 
 def new_run_id() -> str:
