@@ -88,3 +88,8 @@ class OutputRejected(MastermindError):
 
 class StaleLease(MastermindError):
     """This daemon no longer owns the run: its lease expired and another daemon claimed it."""
+
+
+class StoreFailure(MastermindError):
+    """The store could not commit a run's transition: the run stops and fails with this reason
+    (or, if even that cannot be recorded, its waiter gets this error)."""

@@ -96,6 +96,11 @@ def test_refuses_to_parse(source: str, message: str) -> None:
         ("undefined_name", "'undefined_name' is not defined"),
         ("fromJSON('{nope')", "not JSON"),
         ("len(5)", "len\\(\\) takes a string, array or object"),
+        # numbers stay data the stores keep: finite, integers within 64 bits
+        ("1e308 * 10", "the result of \\* is not a finite number"),
+        ("9223372036854775807 + 1", "integer outside -2\\*\\*63"),
+        ("-9223372036854775807 - 2", "integer outside"),
+        ("inputs.tags[0.5]", "index must be an integer, not 0.5"),
     ],
 )
 def test_reports_evaluation_errors(source: str, message: str) -> None:

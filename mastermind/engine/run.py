@@ -28,11 +28,11 @@ from mastermind.engine.agent import StepContext
 from mastermind.engine.retry import NO_RETRY, backoff_delay
 from mastermind.engine.signals import SignalBox
 from mastermind.errors import (
-    ExpressionError,
     MastermindError,
     OutputRejected,
     StaleLease,
     StepError,
+    StoreFailure,
 )
 from mastermind.language.expressions import STATUS_KEY
 from mastermind.store.events import Event, RunStatus, StepStatus
@@ -98,6 +98,7 @@ class _Instance:
     item: Any = None
     started: bool = False
     first_attempt: int = 1
+    attempt: int = 0  # the attempt in progress (or the last one made)
     unknown: bool = False  # ask a person (signal decide.<step>) before running it again
 
 
@@ -147,7 +148,9 @@ class RunExecution:
         self._limit = definition.spec.concurrency or math.inf
         self._final_steps = 0
         self._wake = asyncio.Event()
-        self._stop_reason: str | None = None  # "failed", "cancelled", "timed out"
+        self._stop_reason: str | None = None  # "failed", "cancelled", "timed out", "fault"
+        self._fault: str | None = None  # why a fault (the store, a bug) stopped the run
+        self.running: dict[str, int] = {}  # agent kind → attempts inside agent.run now
         self._closed = False
         self._lost = False  # the lease went to another daemon: this copy stops silently
         self._env: dict[str, Any] = {
@@ -179,6 +182,14 @@ class RunExecution:
             await self.env.commit(event)
         except StaleLease:
             self.abandon()  # another daemon owns the run now: stop without another word
+        except (OutputRejected, asyncio.CancelledError):
+            raise  # the step's outputs were refused (its caller fails the step), or cancelled
+        except Exception as exc:  # the store is failing: the whole run stops, failed
+            what = f"step {step.id}" if step is not None else "the run"
+            reason = f"the store could not record {status} of {what}: {_describe(exc)}"
+            self.env.log.error("run %s: %s", self.run_id, reason)
+            self._fail_run(reason)
+            raise StoreFailure(reason) from exc
 
     # ------------------------------------------------------------------------------ the run
 
@@ -186,18 +197,24 @@ class RunExecution:
         """Run every step to a final state and return the outcome; cancellation is re-raised."""
         clock = self.env.clock
         started = clock.monotonic()
-        await self.emit(RunStatus.RUNNING)
         try:
-            await self._restore()
-            await self._advance([sid for sid, n in self._waiting_on.items() if n == 0])
-            timeout = self.definition.spec.timeout
             try:
-                async with asyncio.timeout(timeout):
-                    while self._final_steps < len(self._states) and self._stop_reason is None:
-                        self._wake.clear()
-                        await self._wake.wait()
-            except TimeoutError:
-                self._stop("timed out")
+                await self.emit(RunStatus.RUNNING)
+                await self._restore()
+                await self._advance([sid for sid, n in self._waiting_on.items() if n == 0])
+                timeout = self.definition.spec.timeout
+                try:
+                    async with asyncio.timeout(timeout):
+                        while self._final_steps < len(self._states) and self._stop_reason is None:
+                            self._wake.clear()
+                            await self._wake.wait()
+                except TimeoutError:
+                    self._stop("timed out")
+            except StoreFailure:
+                pass  # the run is stopping, failed; _finish records why if the store lets it
+            except Exception as exc:  # a fault in scheduling: fail the run, never leave it running
+                self.env.log.exception("run %s: unexpected error", self.run_id)
+                self._fail_run(f"unexpected error: {_describe(exc)}")
         except asyncio.CancelledError:
             self._stop("cancelled")
             await self._drain()
@@ -226,6 +243,12 @@ class RunExecution:
             self._stop_reason = reason
         self._wake.set()
 
+    def _fail_run(self, reason: str) -> None:
+        """A fault nobody planned for (the store failing, a bug): the run stops and fails."""
+        if self._fault is None:
+            self._fault = reason
+        self._stop("fault")
+
     async def _drain(self) -> None:
         """Cancel running steps and wait, bounded by the cancel grace, for their cleanup."""
         self._ready.clear()
@@ -252,7 +275,9 @@ class RunExecution:
         failed = [sid for sid, s in self._states.items() if s.status == StepStatus.FAILED]
         outputs = None
         error: str | None = None
-        if reason == "cancelled":
+        if reason == "fault" or self._fault is not None:
+            status, error = RunStatus.FAILED, self._fault
+        elif reason == "cancelled":
             status = RunStatus.CANCELLED
             error = "the run was cancelled"
         elif reason == "timed out":
@@ -265,10 +290,25 @@ class RunExecution:
             try:
                 outputs = self.definition.outputs.render(self._env)
                 status = RunStatus.SUCCEEDED
-            except ExpressionError as exc:
-                status, error = RunStatus.FAILED, f"outputs: {exc}"
-        await self.emit(status, outputs=outputs, error=error, duration=duration)
-        self._closed = True
+            except Exception as exc:  # an expression's error, or a Python error inside it
+                status, error = RunStatus.FAILED, f"outputs: {_describe(exc)}"
+        try:
+            try:
+                await self.emit(status, outputs=outputs, error=error, duration=duration)
+            except OutputRejected as exc:  # the run's outputs are too large or not data
+                status, outputs, error = RunStatus.FAILED, None, f"outputs: {exc}"
+                await self.emit(status, error=error, duration=duration)
+        except StoreFailure as exc:
+            if error == self._fault:
+                raise self._unrecorded(exc) from exc
+            # the end could not be recorded: record the store's failure as the run's end
+            status, outputs, error = RunStatus.FAILED, None, self._fault
+            try:
+                await self.emit(status, error=error, duration=duration)
+            except StoreFailure as again:  # the store is down: tell the waiter
+                raise self._unrecorded(again) from again
+        finally:
+            self._closed = True
         return RunResult(
             self.run_id,
             status,
@@ -276,6 +316,9 @@ class RunExecution:
             error,
             {sid: str(state.status) for sid, state in self._states.items()},
         )
+
+    def _unrecorded(self, exc: StoreFailure) -> StoreFailure:
+        return StoreFailure(f"run {self.run_id} stopped ({exc}); its end could not be recorded")
 
     async def _close_open_steps(self, reason: str | None) -> None:
         """After a stop: give every step that is not final its final status and event."""
@@ -293,14 +336,28 @@ class RunExecution:
             elif state.started:
                 status = StepStatus.CANCELLED
             else:
-                status = StepStatus.SKIPPED if reason == "failed" else StepStatus.CANCELLED
+                stopped_by_failure = reason in ("failed", "fault")
+                status = StepStatus.SKIPPED if stopped_by_failure else StepStatus.CANCELLED
             state.final = True
             state.status = status
             if not state.reported:
                 error = None
                 if status != StepStatus.SUCCEEDED:
-                    error = "; ".join(state.errors[:3]) or reason
-                await self.emit(status, step, error=error, outputs=outputs)
+                    error = "; ".join(state.errors[:3]) or self._fault or reason
+                try:
+                    await self.emit(status, step, error=error, outputs=outputs)
+                except OutputRejected as exc:
+                    state.status = StepStatus.FAILED
+                    await self._emit_quietly(StepStatus.FAILED, step, error=f"outputs: {exc}")
+                except StoreFailure:
+                    continue  # the run fails with the store's reason; close the other steps
+
+    async def _emit_quietly(self, status: str, step: CompiledStep, **fields: Any) -> None:
+        """Emit while closing a run: a store failure is already the run's reason."""
+        try:
+            await self.emit(status, step, **fields)
+        except StoreFailure:
+            return
 
     async def _restore(self) -> None:
         """Take over what an earlier life of this run finished: those steps are not run again."""
@@ -360,8 +417,8 @@ class RunExecution:
                 )
             try:
                 run_it = bool(step.condition.render(env))
-            except ExpressionError as exc:
-                return await self._settle(step, StepStatus.FAILED, error=f"if: {exc}")
+            except Exception as exc:  # an expression's error, or a Python error inside it
+                return await self._settle(step, StepStatus.FAILED, error=f"if: {_describe(exc)}")
             if not run_it:
                 return await self._settle(step, StepStatus.SKIPPED, error="condition is false")
         elif not upstream_ok:
@@ -376,8 +433,10 @@ class RunExecution:
         else:
             try:
                 items = step.for_each.render(self._env)
-            except ExpressionError as exc:
-                return await self._settle(step, StepStatus.FAILED, error=f"for_each: {exc}")
+            except Exception as exc:  # an expression's error, or a Python error inside it
+                return await self._settle(
+                    step, StepStatus.FAILED, error=f"for_each: {_describe(exc)}"
+                )
             if not isinstance(items, list):
                 return await self._settle(
                     step,
@@ -451,7 +510,18 @@ class RunExecution:
             self._in_flight += 1
             task = loop.create_task(self._run_instance(instance), name=self._task_name(instance))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._step_task_done)
+
+    def _step_task_done(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished step task and observe how it ended: an error that escaped the
+        step's own handling (a bug) fails the run instead of going unnoticed."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self.env.log.error("run %s: step task %s crashed", self.run_id, task.get_name())
+            self._fail_run(f"step task {task.get_name()} crashed: {_describe(error)}")
 
     def _task_name(self, instance: _Instance) -> str:
         suffix = "" if instance.index is None else f"[{instance.index}]"
@@ -461,11 +531,21 @@ class RunExecution:
 
     async def _run_instance(self, instance: _Instance) -> None:
         try:
-            status, outputs, error = await self._attempts(instance)
-        finally:
-            self._in_flight -= 1
-            self._pump()
-        await self._instance_done(instance, status, outputs, error)
+            try:
+                status, outputs, error = await self._attempts(instance)
+            except (asyncio.CancelledError, StoreFailure):
+                raise
+            except Exception as exc:  # a fault in the step's machinery fails the step
+                self.env.log.exception("run %s: step %s", self.run_id, instance.step.id)
+                status, outputs, error = await self._instance_failed(
+                    instance, instance.attempt, f"unexpected error: {_describe(exc)}"
+                )
+            finally:
+                self._in_flight -= 1
+                self._pump()
+            await self._instance_done(instance, status, outputs, error)
+        except StoreFailure:
+            return  # the run is stopping, failed with the store's reason (see emit)
 
     async def _instance_done(
         self, instance: _Instance, status: StepStatus, outputs: Any, error: str | None
@@ -499,12 +579,17 @@ class RunExecution:
             outputs = outputs if step.for_each is not None else None
         else:
             status, error = StepStatus.SUCCEEDED, None
+        if not state.reported:
+            try:
+                await self.emit(status, step, outputs=outputs, error=error)
+            except OutputRejected as exc:  # all items' outputs together are too large
+                status, outputs = StepStatus.FAILED, None
+                await self.emit(status, step, error=f"outputs: {exc}")
+                self._failed()
         state.status = status
         state.final = True
         self._steps_view[step.id] = {"outputs": outputs, "status": str(status)}
         self._final_steps += 1
-        if not state.reported:
-            await self.emit(status, step, outputs=outputs, error=error)
         if self._final_steps == len(self._states):
             self._wake.set()
         await self._advance(self._release(step.id))
@@ -533,10 +618,10 @@ class RunExecution:
         index = instance.index
         try:
             params = self._params(instance)
-        except ExpressionError as exc:
-            return await self._instance_failed(instance, 0, f"with: {exc}")
         except ValidationError as exc:
             return await self._instance_failed(instance, 0, _describe_validation(exc))
+        except Exception as exc:  # an expression's error, or a Python error inside it
+            return await self._instance_failed(instance, 0, f"with: {_describe(exc)}")
         agent = env.registry.instance(step.spec.agent)
         limiters = env.limits.for_step(step.spec.agent, step.spec.pool)
         policy = step.retry or NO_RETRY
@@ -559,6 +644,7 @@ class RunExecution:
             return StepStatus.SKIPPED, None, None
         while True:
             attempt += 1
+            instance.attempt = attempt
             started = clock.monotonic()
             ctx = StepContext(
                 run_id=self.run_id,
@@ -574,6 +660,7 @@ class RunExecution:
             )
             held = 0
             scope: asyncio.Timeout | None = None
+            inside = False  # counted in self.running
             try:
                 for limiter in limiters:
                     await limiter.acquire(self.run_id)
@@ -581,6 +668,8 @@ class RunExecution:
                 instance.started = True
                 self._states[step.id].started += 1
                 await self.emit(StepStatus.RUNNING, step, item_index=index, attempt=attempt)
+                self.running[step.spec.agent] = self.running.get(step.spec.agent, 0) + 1
+                inside = True
                 if timeout is None:
                     result = await agent.run(params, ctx)
                 else:
@@ -603,15 +692,17 @@ class RunExecution:
                     error, retryable = f"timed out after {timeout:g}s", True
                 else:
                     error, retryable = _describe(exc), agent.is_retryable(exc)
-            except (
-                Exception
-            ) as exc:  # an agent's failure is the step's failure, never the run's crash
+            except StoreFailure:
+                raise  # not the step's failure: the run stops (see emit)
+            except Exception as exc:  # an agent's failure is the step's failure, never a crash
                 error, retryable = _describe(exc), agent.is_retryable(exc)
             else:
                 try:
                     outputs = self._outputs(instance, result)
-                except ExpressionError as exc:
-                    return await self._instance_failed(instance, attempt, f"outputs: {exc}")
+                except Exception as exc:  # an expression's error, or a Python error inside it
+                    return await self._instance_failed(
+                        instance, attempt, f"outputs: {_describe(exc)}"
+                    )
                 try:
                     await self.emit(
                         StepStatus.SUCCEEDED,
@@ -626,6 +717,8 @@ class RunExecution:
                 self._states[step.id].reported = index is None
                 return StepStatus.SUCCEEDED, outputs, None
             finally:
+                if inside:
+                    self.running[step.spec.agent] -= 1
                 for limiter in limiters[:held]:
                     limiter.release()
             if retryable and attempt < policy.attempts:

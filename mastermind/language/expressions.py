@@ -339,13 +339,40 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# Numbers are JSON data every store keeps exactly: finite floats, and integers in the signed
+# 64-bit range (SQLite's and PostgreSQL's JSON, and orjson, go no further).
+INTEGER_LIMIT = 2**63
+
+
+def number_problem(value: Any) -> str | None:
+    """Why a number is not data the stores keep, or None if it is (or is not a number)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not (-INTEGER_LIMIT <= value < INTEGER_LIMIT)
+    ):
+        return "an integer outside the range -2**63 .. 2**63-1"
+    return None
+
+
+def _checked(op: str, result: Any) -> Any:
+    """An arithmetic result, if it is still data the stores keep."""
+    if isinstance(result, float) and not math.isfinite(result):
+        raise ExpressionError(f"the result of {op} is not a finite number")
+    if isinstance(result, int) and not -INTEGER_LIMIT <= result < INTEGER_LIMIT:
+        raise ExpressionError(f"the result of {op} is an integer outside -2**63 .. 2**63-1")
+    return result
+
+
 def _member(target: Any, key: Any) -> Any:
     if isinstance(target, dict):
         if not isinstance(key, str):
             raise ExpressionError(f"object keys are strings, not {type_name(key)}")
         return target.get(key)
     if isinstance(target, (list, str)):
-        if not _is_number(key) or key != int(key):
+        if not _is_number(key) or (isinstance(key, float) and not key.is_integer()):
             raise ExpressionError(f"{type_name(target)} index must be an integer, not {key!r}")
         index = int(key)
         return target[index] if -len(target) <= index < len(target) else None
@@ -378,7 +405,7 @@ def _order(op: str, left: Any, right: Any) -> bool:
 def _arith(op: str, left: Any, right: Any) -> Any:
     if op == "+":
         if _is_number(left) and _is_number(right):
-            return left + right
+            return _checked(op, left + right)
         if isinstance(left, str) and isinstance(right, str):
             return left + right
         if isinstance(left, list) and isinstance(right, list):
@@ -387,15 +414,15 @@ def _arith(op: str, left: Any, right: Any) -> Any:
     if not (_is_number(left) and _is_number(right)):
         raise ExpressionError(f"cannot apply {op} to {type_name(left)} and {type_name(right)}")
     if op == "-":
-        return left - right
+        return _checked(op, left - right)
     if op == "*":
-        return left * right
+        return _checked(op, left * right)
     if right == 0:
         raise ExpressionError("division by zero")
     if op == "/":
-        quotient = left / right
+        quotient = _checked(op, left / right)
         return int(quotient) if quotient.is_integer() and isinstance(left, int) else quotient
-    return left % right
+    return _checked(op, left % right)
 
 
 # ---------------------------------------------------------------------------------------- functions
@@ -543,7 +570,7 @@ def _compile(node: Node) -> Evaluator:
             value = operand(env)
             if not _is_number(value):
                 raise ExpressionError(f"cannot negate a {type_name(value)}")
-            return -value
+            return _checked("-", -value)
 
         return negate
     if isinstance(node, ListOf):
@@ -583,6 +610,12 @@ class Expression:
             ) from None
         except RecursionError:
             raise ExpressionError(f"in ${{{{ {self.source} }}}}: too deeply nested") from None
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            # Python's own limits on data that came from outside (an agent's outputs): still
+            # the expression's failure, named as such
+            raise ExpressionError(
+                f"in ${{{{ {self.source} }}}}: {type(exc).__name__}: {exc}", self.source
+            ) from None
 
 
 @functools.lru_cache(maxsize=4096)
