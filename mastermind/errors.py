@@ -93,3 +93,7 @@ class StaleLease(MastermindError):
 class StoreFailure(MastermindError):
     """The store could not commit a run's transition: the run stops and fails with this reason
     (or, if even that cannot be recorded, its waiter gets this error)."""
+
+
+class InvalidInputData(InputError):
+    """An input holds a number no store keeps (not finite, or an integer beyond 64 bits)."""

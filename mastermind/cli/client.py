@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mastermind.cli.progress import Progress
-from mastermind.errors import MastermindError
+from mastermind.errors import InvalidInputData, MastermindError
+from mastermind.language.expressions import data_problem
 from mastermind.store.events import RUN_FINAL, Event
 
 
@@ -64,7 +65,7 @@ class Client:
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         import urllib.request  # only the client commands pay for http.client and ssl
 
-        data = json.dumps(body).encode() if body is not None else None
+        data = json.dumps(body, allow_nan=False).encode() if body is not None else None
         request = urllib.request.Request(self.url + path, data=data, method=method)
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
@@ -117,6 +118,14 @@ def _saved_token() -> str | None:
         return None
 
 
+def json_text(value: Any) -> str:
+    """Indented JSON, and only JSON: a NaN or infinity is an error, never `Infinity`."""
+    try:
+        return json.dumps(value, indent=2, allow_nan=False, default=str)
+    except ValueError:
+        raise MastermindError("the outputs hold a number JSON cannot express") from None
+
+
 def _value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -134,6 +143,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if not sep:
             raise MastermindError(f"expected key=value, found {assignment!r}")
         inputs[key] = _value(text)
+    for name, value in inputs.items():
+        problem = data_problem(value, name)
+        if problem is not None:
+            raise InvalidInputData(f"input {name!r}: {problem}")
     run_id = client.call("POST", "/api/v1/runs", {"workflow": args.workflow, "inputs": inputs})[
         "run_id"
     ]
@@ -150,7 +163,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     progress.close()
     if final is None:
         raise MastermindError("the event stream ended before the run did")
-    print(json.dumps(final.outputs, indent=2))
+    print(json_text(final.outputs))
     return {"succeeded": 0, "cancelled": 130}.get(final.status, 1)
 
 

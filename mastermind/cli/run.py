@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from mastermind.cli.client import json_text
 from mastermind.cli.progress import Progress
 from mastermind.cli.store_options import add_state_dir, open_store
 from mastermind.engine.agent import AgentRegistry
@@ -110,15 +111,9 @@ def _report(results: list[RunResult]) -> int:
     if len(results) == 1:
         result = results[0]
         if result.outputs is not None or result.ok:
-            print(json.dumps(result.outputs, indent=2, default=str))
+            print(json_text(result.outputs))
     elif results:
-        print(
-            json.dumps(
-                {r.run_id: {"status": r.status, "outputs": r.outputs} for r in results},
-                indent=2,
-                default=str,
-            )
-        )
+        print(json_text({r.run_id: {"status": r.status, "outputs": r.outputs} for r in results}))
     if any(r.status == RunStatus.CANCELLED for r in results):
         return 130
     return 0 if all(r.ok for r in results) else 1

@@ -353,7 +353,24 @@ def number_problem(value: Any) -> str | None:
         and not isinstance(value, bool)
         and not (-INTEGER_LIMIT <= value < INTEGER_LIMIT)
     ):
-        return "an integer outside the range -2**63 .. 2**63-1"
+        return "an integer outside the range -2**63 .. 2**63-1 (the stores keep 64 bits)"
+    return None
+
+
+def data_problem(value: Any, where: str) -> str | None:
+    """The first number in `value` no store keeps (NaN, infinity, an integer beyond 64 bits),
+    as `where.path: why`; None if every number is fine. Iterative: any depth is safe."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        current, path = stack.pop()
+        if isinstance(current, dict):
+            stack.extend((v, f"{path}.{k}") for k, v in reversed(current.items()))
+        elif isinstance(current, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(current))))
+        else:
+            problem = number_problem(current)
+            if problem is not None:
+                return f"{path}: {problem}"
     return None
 
 

@@ -6,13 +6,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mastermind.errors import InputError
+from mastermind.errors import InputError, InvalidInputData
+from mastermind.language.expressions import data_problem
 from mastermind.language.model import Workflow, matches_type
 
 
 def resolve_inputs(spec: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
     """Declared inputs with defaults filled in; InputError listing every mismatch."""
     problems: list[str] = []
+    for name, value in given.items():
+        problem = data_problem(value, name)
+        if problem is not None:
+            problems.append(f"input {name!r}: {problem}")
+    if problems:  # no store keeps these numbers: refused before anything else is checked
+        raise InvalidInputData("; ".join(problems))
     for name in given:
         if name not in spec.inputs:
             names = ", ".join(sorted(spec.inputs)) or "none"

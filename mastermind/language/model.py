@@ -24,6 +24,7 @@ from pydantic import (
 
 from mastermind.errors import ExpressionError
 from mastermind.language.durations import DURATION_PATTERN, parse_duration
+from mastermind.language.expressions import data_problem
 from mastermind.language.templates import OPEN, split
 
 
@@ -82,6 +83,9 @@ class InputSpec(Strict):
         kind = info.data.get("type")
         if default is not None and kind is not None and not matches_type(default, kind):
             raise ValueError(f"default {default!r} is not of type {kind}")
+        problem = data_problem(default, "default")
+        if problem is not None:
+            raise ValueError(problem)
         return default
 
     @field_validator("required")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from mastermind import __version__
-from mastermind.errors import InputError, MastermindError, WorkflowError
+from mastermind.errors import InputError, InvalidInputData, MastermindError, WorkflowError
 from mastermind.language.loader import load_text
 from mastermind.service.triggers import SIGNATURE_HEADER, verify
 from mastermind.store.events import RUN_FINAL, Event
@@ -78,7 +78,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise web.HTTPBadRequest(reason="the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(reason="the body must be a JSON object")
@@ -107,6 +107,8 @@ async def submit_run(request: web.Request) -> web.Response:
         return problem(409, "the daemon is shutting down; submit to another one")
     try:
         run_id = await daemon.coordinator.submit(definition, inputs)
+    except InvalidInputData as exc:  # not data a store keeps (NaN, 1e400, 2**63)
+        return problem(400, str(exc))
     except InputError as exc:
         return problem(422, str(exc))
     return web.json_response({"run_id": run_id, "status": "queued"}, status=201)
@@ -247,6 +249,8 @@ async def webhook(request: web.Request) -> web.Response:
         return problem(409, "the daemon is shutting down")
     try:
         run_id = await daemon.coordinator.submit(definition, inputs, parent="webhook")
+    except InvalidInputData as exc:  # not data a store keeps (NaN, 1e400, 2**63)
+        return problem(400, str(exc))
     except InputError as exc:
         return problem(422, str(exc))
     return web.json_response({"run_id": run_id, "status": "queued"}, status=201)
