@@ -79,7 +79,7 @@ def test_api_errors_are_json_and_precise(tmp_path: Path, folder: Path) -> None:
             raw=b"name: x\nsteps: {}\n",
             content_type="text/yaml",
         )
-        assert status == 422 and body["problems"][0]["field"] == "steps"
+        assert status == 400 and body["problems"][0]["field"] == "steps"
         status, body = d.call(
             "POST", "/api/v1/workflows/validate", {"text": "name: x\nsteps: {a: {agent: noop}}\n"}
         )

@@ -25,11 +25,12 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mastermind.errors import ExpressionError
 
 Env = Mapping[str, Any]
+_T = TypeVar("_T")
 Evaluator = Callable[[Env], Any]
 
 STATUS_KEY = "$status"  # not a valid identifier, so expressions cannot read it directly
@@ -48,6 +49,13 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _KEYWORDS = {"and", "or", "not", "true", "false", "null"}
+
+# Limits that keep hostile text a positioned error, never a crash (RecursionError, Python's
+# 4300-digit limit): every walk over an expression recurses once per level of its tree.
+MAX_LENGTH = 10_000  # characters
+MAX_NESTING = 32  # parentheses, brackets, calls, `not` and unary minus inside one another
+MAX_DEPTH = 200  # levels of the whole tree, chains included: 1+1+...+1, a.b.c..., x[0][0]...
+MAX_NUMBER_CHARS = 32  # a literal longer than this is out of range anyway
 _HINTS = {
     "&&": "use `and` instead of `&&`",
     "||": "use `or` instead of `||`",
@@ -138,6 +146,21 @@ class _Parser:
         self.source = source
         self.tokens = tokenize(source)
         self.pos = 0
+        self.nesting = 0
+
+    def nested(self, parse: Callable[[], _T]) -> _T:
+        """Parse one level deeper, refusing text nested beyond MAX_NESTING."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise ExpressionError(
+                f"expression is nested deeper than {MAX_NESTING} levels",
+                self.source,
+                self.peek().offset,
+            )
+        try:
+            return parse()
+        finally:
+            self.nesting -= 1
 
     def peek(self) -> Token:
         return self.tokens[self.pos]
@@ -180,7 +203,7 @@ class _Parser:
     def not_(self) -> Node:
         if self.peek().text == "not" and self.peek().kind == "keyword":
             self.next()
-            return Unary("not", self.not_())
+            return Unary("not", self.nested(self.not_))
         return self.compare()
 
     def compare(self) -> Node:
@@ -213,7 +236,7 @@ class _Parser:
     def unary(self) -> Node:
         if self.peek().kind == "op" and self.peek().text == "-":
             self.next()
-            return Unary("-", self.unary())
+            return Unary("-", self.nested(self.unary))
         return self.postfix()
 
     def postfix(self) -> Node:
@@ -230,7 +253,7 @@ class _Parser:
                 node = Member(node, Literal(name.text))
             elif token.kind == "op" and token.text == "[":
                 self.next()
-                key = self.or_()
+                key = self.nested(self.or_)
                 self.expect("]")
                 node = Member(node, key)
             else:
@@ -239,8 +262,7 @@ class _Parser:
     def primary(self) -> Node:
         token = self.next()
         if token.kind == "number":
-            text = token.text
-            return Literal(float(text) if any(c in text for c in ".eE") else int(text))
+            return Literal(self.number(token))
         if token.kind == "string":
             return Literal(_unquote(token.text))
         if token.kind == "keyword" and token.text in ("true", "false", "null"):
@@ -250,20 +272,46 @@ class _Parser:
                 return self.call(token)
             return Name(token.text)
         if token.kind == "op" and token.text == "(":
-            node = self.or_()
+            node = self.nested(self.or_)
             self.expect(")")
             return node
         if token.kind == "op" and token.text == "[":
-            items: list[Node] = []
-            if not (self.peek().kind == "op" and self.peek().text == "]"):
-                items.append(self.or_())
-                while self.peek().kind == "op" and self.peek().text == ",":
-                    self.next()
-                    items.append(self.or_())
-            self.expect("]")
-            return ListOf(tuple(items))
+            return self.nested(self.list_rest)
         found = token.text or "the end of the expression"
         raise ExpressionError(f"expected a value, found {found!r}", self.source, token.offset)
+
+    def arguments(self) -> list[Node]:
+        args: list[Node] = []
+        if not (self.peek().kind == "op" and self.peek().text == ")"):
+            args.append(self.or_())
+            while self.peek().kind == "op" and self.peek().text == ",":
+                self.next()
+                args.append(self.or_())
+        return args
+
+    def list_rest(self) -> Node:
+        items: list[Node] = []
+        if not (self.peek().kind == "op" and self.peek().text == "]"):
+            items.append(self.or_())
+            while self.peek().kind == "op" and self.peek().text == ",":
+                self.next()
+                items.append(self.or_())
+        self.expect("]")
+        return ListOf(tuple(items))
+
+    def number(self, token: Token) -> int | float:
+        text = token.text
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ExpressionError(
+                f"number literal is longer than {MAX_NUMBER_CHARS} characters",
+                self.source,
+                token.offset,
+            )
+        value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
+        problem = number_problem(value)
+        if problem is not None:
+            raise ExpressionError(f"number literal {text}: {problem}", self.source, token.offset)
+        return value
 
     def call(self, name: Token) -> Node:
         spec = FUNCTIONS.get(name.text)
@@ -275,12 +323,7 @@ class _Parser:
                 name.offset,
             )
         self.expect("(")
-        args: list[Node] = []
-        if not (self.peek().kind == "op" and self.peek().text == ")"):
-            args.append(self.or_())
-            while self.peek().kind == "op" and self.peek().text == ",":
-                self.next()
-                args.append(self.or_())
+        args = self.nested(self.arguments)
         self.expect(")")
         low, high = spec.arity
         if not low <= len(args) <= (high if high >= 0 else len(args)):
@@ -638,15 +681,47 @@ class Expression:
 @functools.lru_cache(maxsize=4096)
 def parse(source: str) -> Expression:
     """Parse and compile one expression (the text between `${{` and `}}`); cached, immutable."""
-    if len(source) > 10_000:
-        raise ExpressionError("expression is longer than 10000 characters", source, 0)
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError(f"expression is longer than {MAX_LENGTH} characters", source, 0)
     try:
         tree = _Parser(source).parse()
-    except RecursionError:
+    except RecursionError:  # a last resort: the limits below should always come first
         raise ExpressionError("expression is nested too deeply", source, 0) from None
+    if depth(tree) > MAX_DEPTH:
+        raise ExpressionError(
+            f"expression is deeper than {MAX_DEPTH} levels (a chain of operators, fields or "
+            "indexes counts one level per link)",
+            source,
+            0,
+        )
     return Expression(
         source.strip(), tree, _compile(tree), tuple(references(tree)), frozenset(calls(tree))
     )
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Member):
+        return (node.target, node.key)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Unary):
+        return (node.operand,)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, ListOf):
+        return node.items
+    return ()
+
+
+def depth(tree: Node) -> int:
+    """Levels of the tree (iteratively, so any tree can be measured)."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in _children(node))
+    return deepest
 
 
 def references(node: Node) -> Iterator[tuple[str, ...]]:

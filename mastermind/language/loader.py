@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
 import os
 import types
 import typing
@@ -36,6 +37,7 @@ from mastermind.language.templates import Constant, Template, compile_value, has
 from mastermind.language.yaml_source import Limits, Path, Source, format_path, load_yaml
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -107,7 +109,20 @@ def load_file(
 def load_text(
     text: str | bytes, file: str, registry: AgentCatalog, limits: Limits | None = None
 ) -> Definition:
-    """Load a workflow from text; `file` names it in errors."""
+    """Load a workflow from text; `file` names it in errors. Raises only WorkflowError."""
+    try:
+        return _load_text(text, file, registry, limits)
+    except WorkflowError:
+        raise
+    except Exception as exc:  # a limit we missed (RecursionError...): still a positioned problem
+        log.exception("%s: unexpected error while loading", file)
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise WorkflowError([Problem(file, 1, 1, "", f"cannot load this file: {what}")]) from None
+
+
+def _load_text(
+    text: str | bytes, file: str, registry: AgentCatalog, limits: Limits | None
+) -> Definition:
     source = load_yaml(text, file, limits)
     if not isinstance(source.data, dict):
         found = "an empty file" if source.data is None else f"a {type(source.data).__name__}"

@@ -282,10 +282,13 @@ async def validate_workflow(request: web.Request) -> web.Response:
         body = await json_body(request)
         text = str(body.get("text", "")).encode()
     try:
-        definition = load_text(text, "request.yaml", daemon.coordinator.registry)
+        # CPU work (up to the 1 MiB limit: about a second) off the event loop
+        definition = await asyncio.to_thread(
+            load_text, text, "request.yaml", daemon.coordinator.registry
+        )
     except WorkflowError as exc:
         return web.json_response(
-            {"valid": False, "problems": [p.as_dict() for p in exc.problems]}, status=422
+            {"valid": False, "problems": [p.as_dict() for p in exc.problems]}, status=400
         )
     except MastermindError as exc:
         return problem(422, str(exc))
