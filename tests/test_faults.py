@@ -57,13 +57,21 @@ class FailingSqliteStore(SqliteStore):
         await super().append(event)
 
 
+def _balanced_product(levels: int) -> str:
+    """(10**18) multiplied 2**levels times, as a balanced tree: 4600 digits for 8 levels."""
+    if levels == 0:
+        return "1000000000000000000"
+    half = _balanced_product(levels - 1)
+    return f"({half}*{half})"
+
+
 PYTHON_ERRORS = {
     # 1e308 * 10 overflows to infinity, used as an index
     "overflow": ("[1, 2][1e308 * 10]", "finite"),
     # a NaN an agent returned (YAML `.nan`), used as an index
     "nan": ("[1, 2][steps.src.outputs]", "nan"),
     # an integer far over Python's 4300-digit text limit (interpolated into text by `with:`)
-    "huge_integer": (" * ".join(["1000000000000000000"] * 300), "integer"),
+    "huge_integer": (_balanced_product(8), "integer"),
 }
 
 
