@@ -47,7 +47,7 @@ VALID = [
     ("contraposition", ["p -> q"], "~q -> ~p"),
     ("de_morgan", ["~(p & q)"], "~p | ~q"),
     ("english_connectives", ["If p then q.", "Either p or r.", "Not r."], "q"),
-    ("explosion", ["p", "~p"], "anything"),
+    ("explosion", ["p", "~p"], "r"),
     (
         "mixed",
         [
@@ -145,12 +145,12 @@ def test_derive_finds_chains_without_repeats() -> None:
     result = evaluate({"premises": ["p -> q", "q -> r", "p"]})
     assert result["derived"] == ["q", "r"]
     socrates = evaluate({"premises": ["All humans are mortal.", "Socrates is a human."]})
-    assert "socrates is mortal" in socrates["derived"]
+    assert "Socrates is mortal" in socrates["derived"]
     assert "all humans are mortal" not in socrates["derived"]  # premises are not "derived"
     tollens = evaluate({"premises": ["p -> q", "~q"]})
     assert tollens["derived"] == ["not p"]
-    chain = evaluate({"premises": ["All a are b.", "All b are c."]})
-    assert "all as are c" in chain["derived"] or any("are c" in d for d in chain["derived"])
+    chain = evaluate({"premises": ["All ants are bugs.", "All bugs are critters."]})
+    assert "all ants are critters" in chain["derived"]
 
 
 def test_challenge_reports_what_depends_on_a_premise() -> None:
@@ -172,7 +172,7 @@ def test_truth_table() -> None:
 
 def test_truth_table_refuses_categorical_and_large_inputs() -> None:
     with pytest.raises(ValueError, match="propositional"):
-        evaluate({"premises": ["All a are b."], "operation": "truth_table"})
+        evaluate({"premises": ["All ants are bugs."], "operation": "truth_table"})
     many = " & ".join(f"x{i}" for i in range(13))
     with pytest.raises(ValueError, match="up to 12"):
         evaluate({"premises": [many], "operation": "truth_table"})
@@ -202,7 +202,7 @@ def test_unreadable_premises_are_rejected_with_the_accepted_forms(text: str) -> 
 
 def test_parsing_normalises_english() -> None:
     assert str(parse_premise("All Humans are Mortal.")) == "all humans are mortal"
-    assert str(parse_premise("Socrates is a human")) == "socrates is human"
+    assert str(parse_premise("Socrates is a human")) == "Socrates is a human"
     assert str(parse_premise("Some cats are not black.")) == "some cats are not black"
     assert str(parse_premise("p -> q -> r")) == "if p then (if q then r)"
     assert str(parse_premise("~(p & q) <-> (~p | ~q)")) == (

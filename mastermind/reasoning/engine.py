@@ -10,23 +10,59 @@ from collections.abc import Sequence
 from typing import Any
 
 from mastermind.reasoning.formulas import (
+    THING,
     Atom,
     Binary,
     Categorical,
     Formula,
     Interpretation,
+    Junction,
     Not,
     Pred,
     atoms,
     has_categorical,
     holds,
+    is_verbal,
     negate,
-    predicates,
+    predicate_names,
 )
 from mastermind.reasoning.parse import PremiseError, parse_premise
-from mastermind.reasoning.solve import Reasoner, display_name
+from mastermind.reasoning.solve import QUERY, Reasoner, categoricals, display_name
 
 MAX_TRUTH_TABLE_VARIABLES = 12
+MAX_CANDIDATES = 20_000
+READINGS = ("boolean", "traditional")
+
+# The 24 valid categorical syllogisms by (mood, figure). The 15 unconditional ones are valid in
+# the Boolean reading; the 9 others only if a term is not empty (traditional reading, with
+# existential import): the letter names that term (S minor, M middle, P major).
+SYLLOGISMS: dict[tuple[str, int], tuple[str, str | None]] = {
+    ("AAA", 1): ("Barbara", None),
+    ("EAE", 1): ("Celarent", None),
+    ("AII", 1): ("Darii", None),
+    ("EIO", 1): ("Ferio", None),
+    ("AAI", 1): ("Barbari", "S"),
+    ("EAO", 1): ("Celaront", "S"),
+    ("EAE", 2): ("Cesare", None),
+    ("AEE", 2): ("Camestres", None),
+    ("EIO", 2): ("Festino", None),
+    ("AOO", 2): ("Baroco", None),
+    ("EAO", 2): ("Cesaro", "S"),
+    ("AEO", 2): ("Camestros", "S"),
+    ("IAI", 3): ("Disamis", None),
+    ("AII", 3): ("Datisi", None),
+    ("OAO", 3): ("Bocardo", None),
+    ("EIO", 3): ("Ferison", None),
+    ("AAI", 3): ("Darapti", "M"),
+    ("EAO", 3): ("Felapton", "M"),
+    ("AEE", 4): ("Calemes", None),
+    ("IAI", 4): ("Dimatis", None),
+    ("EIO", 4): ("Fresison", None),
+    ("AAI", 4): ("Bamalip", "P"),
+    ("AEO", 4): ("Calemos", "S"),
+    ("EAO", 4): ("Fesapo", "M"),
+}
+_LETTER = {"all": "A", "no": "E", "some": "I", "some_not": "O"}
 
 
 def parse_all(texts: Sequence[str]) -> tuple[list[tuple[str, Formula]], list[dict[str, str]]]:
@@ -56,25 +92,104 @@ def _world_for(formulas: Sequence[Formula], world: Interpretation) -> dict[str, 
     }
 
 
-def validate(premises: Sequence[Formula], conclusion: Formula | None) -> dict[str, Any]:
+def existence(formulas: Sequence[Formula]) -> list[Formula]:
+    """The traditional reading's assumptions: every term of a categorical sentence is not
+    empty (`something is a man`)."""
+    found: dict[str, bool] = {}
+    for formula in formulas:
+        for claim in categoricals(formula):
+            for name in (claim.subject, *predicate_names(claim.predicate)):
+                if name != THING:
+                    noun = name == claim.subject or claim.noun
+                    found[name] = found.get(name, False) or noun
+    return [Categorical("some", THING, name, noun) for name, noun in found.items()]
+
+
+def syllogism(premises: Sequence[Formula], conclusion: Formula) -> tuple[str, str | None] | None:
+    """The name of a standard-form categorical syllogism (any of the 24 valid forms), with
+    the term that must not be empty for the 9 conditional ones; None for anything else."""
+    claims = [*premises, conclusion]
+    if len(premises) != 2 or not all(
+        isinstance(c, Categorical)
+        and isinstance(c.predicate, str)
+        and THING not in (c.subject, c.predicate)
+        and c.subject != c.predicate
+        for c in claims
+    ):
+        return None
+    a, b, c = claims
+    assert isinstance(a, Categorical) and isinstance(b, Categorical) and isinstance(c, Categorical)
+    s, p = c.subject, c.predicate
+    for major, minor in ((a, b), (b, a)):
+        major_terms, minor_terms = (
+            (major.subject, major.predicate),
+            (minor.subject, minor.predicate),
+        )
+        if p not in major_terms or s not in minor_terms or s in major_terms or p in minor_terms:
+            continue
+        m = major_terms[1] if major_terms[0] == p else major_terms[0]
+        if m not in minor_terms:
+            continue
+        figure = {(True, False): 1, (False, False): 2, (True, True): 3, (False, True): 4}[
+            (major.subject == m, minor.subject == m)
+        ]
+        mood = _LETTER[major.kind] + _LETTER[minor.kind] + _LETTER[c.kind]
+        found = SYLLOGISMS.get((mood, figure))
+        if found is None:
+            return None
+        name, needs = found
+        term = {"S": s, "M": m, "P": p}.get(needs or "")
+        assert term is None or isinstance(term, str)
+        return f"{name} ({mood}-{figure})", term
+    return None
+
+
+def validate(
+    premises: Sequence[Formula], conclusion: Formula | None, reading: str = "boolean"
+) -> dict[str, Any]:
     """Consistency of the premises and, given a conclusion, whether it follows."""
-    formulas = list(premises) + ([negate(conclusion)] if conclusion is not None else [])
-    indices = list(range(len(premises)))
+    assumed = existence([*premises, *([conclusion] if conclusion else [])])
+    if reading != "traditional":
+        assumed = []
+    return _validate([*premises, *assumed], len(premises), conclusion, reading)
+
+
+def _validate(
+    given: Sequence[Formula], shown: int, conclusion: Formula | None, reading: str
+) -> dict[str, Any]:
+    premises = list(given[:shown])
+    formulas = list(given) + ([negate(conclusion)] if conclusion is not None else [])
+    indices = list(range(len(given)))
     with Reasoner(formulas) as reasoner:
         consistent = reasoner.satisfiable(indices)
-        result: dict[str, Any] = {"consistent": consistent, "valid": None, "counterexample": None}
+        result: dict[str, Any] = {
+            "consistent": consistent,
+            "valid": None,
+            "counterexample": None,
+            "reading": reading,
+            "assumed": [str(f) for f in given[shown:]],
+            "form": None,
+        }
         explanation: list[str] = []
+        if given[shown:]:
+            explanation.append(
+                "Traditional reading: assuming every term is not empty ("
+                + "; ".join(str(f) for f in given[shown:])
+                + ")."
+            )
         if not consistent:
             core = reasoner.core(indices)
             explanation.append(
                 "The premises contradict each other: "
-                + "; ".join(f"({i + 1}) {premises[i]}" for i in core)
+                + "; ".join(f"({i + 1}) {given[i]}" for i in core)
                 + " cannot all be true at once."
             )
         if conclusion is None:
             result["explanation"] = explanation
             return result
-        everything = [*indices, len(premises)]
+        form = syllogism(premises, conclusion)
+        result["form"] = form[0] if form else None
+        everything = [*indices, len(given)]
         if reasoner.satisfiable(everything):
             world = reasoner.model()
             result["valid"] = False
@@ -83,15 +198,55 @@ def validate(premises: Sequence[Formula], conclusion: Formula | None) -> dict[st
                 f"It does not follow. Counter-example: {_situation(formulas, world)}: "
                 f"every premise is true there, yet '{conclusion}' is false."
             )
+            if form and form[1] is not None and reading != "traditional":
+                term = form[1]
+                result["valid_if_exist"] = [term]
+                explanation.append(
+                    f"This is {form[0]}: valid only if some {_plural_term(term)} exist "
+                    "(the traditional reading, with existential import); the counter-example "
+                    f"above is a situation with no {_plural_term(term)}."
+                )
+            elif reading != "traditional" and has_categorical(conclusion):
+                needed = _needed_existence(premises, conclusion)
+                if needed:
+                    result["valid_if_exist"] = needed
+                    explanation.append(
+                        "It would follow if some "
+                        + " and some ".join(_plural_term(t) for t in needed)
+                        + " exist (the traditional reading)."
+                    )
             fallacy = _fallacy(premises, conclusion)
             if fallacy:
                 explanation.append(fallacy)
         else:
             result["valid"] = True
-            core = [i for i in reasoner.core(everything) if i < len(premises)]
+            core = [i for i in reasoner.core(everything) if i < shown]
             explanation.extend(_proof(premises, core, conclusion, consistent))
     result["explanation"] = explanation
     return result
+
+
+def _plural_term(term: str) -> str:
+    from mastermind.reasoning.words import plural
+
+    return f"things that {term[3:]}" if is_verbal(term) else plural(term)
+
+
+def _needed_existence(premises: Sequence[Formula], conclusion: Formula) -> list[str]:
+    """The fewest terms whose non-emptiness makes the conclusion follow (one, or all)."""
+    assumptions = existence([*premises, conclusion])
+    if not assumptions or not _follows([*premises, *assumptions], conclusion):
+        return []
+    for assumption in assumptions:
+        if _follows([*premises, assumption], conclusion):
+            assert isinstance(assumption, Categorical) and isinstance(assumption.predicate, str)
+            return [assumption.predicate]
+    return [str(a.predicate) for a in assumptions if isinstance(a, Categorical)]
+
+
+def _follows(premises: Sequence[Formula], conclusion: Formula) -> bool:
+    with Reasoner([*premises, negate(conclusion)]) as reasoner:
+        return not reasoner.satisfiable(list(range(len(premises) + 1)))
 
 
 def _situation(formulas: Sequence[Formula], world: Interpretation) -> str:
@@ -133,28 +288,12 @@ def _rule(used: list[Formula], c: Formula) -> str | None:
         return "restating a premise"
     if len(used) != 2:
         return None
+    form = syllogism(used, c)
+    if form is not None:
+        return f"the syllogism {form[0]}" + (
+            f", given that some {_plural_term(form[1])} exist" if form[1] else ""
+        )
     for a, b in (used, used[::-1]):
-        if isinstance(a, Categorical) and isinstance(b, Categorical) and isinstance(c, Categorical):
-            m = a.subject
-            if (
-                b.predicate == m
-                and c.subject == b.subject
-                and c.predicate == a.predicate
-                and b.kind in ("all", "some")
-            ):
-                kinds = (a.kind, b.kind, c.kind)
-                names = {
-                    ("all", "all", "all"): "Barbara (all M are P; all S are M; so all S are P)",
-                    ("no", "all", "no"): "Celarent (no M are P; all S are M; so no S are P)",
-                    ("all", "some", "some"): "Darii (all M are P; some S are M; so some S are P)",
-                    (
-                        "no",
-                        "some",
-                        "some_not",
-                    ): "Ferio (no M are P; some S are M; so some S are not P)",
-                }
-                if kinds in names:
-                    return names[kinds]
         if (
             (
                 isinstance(a, Categorical)
@@ -208,18 +347,45 @@ def _fallacy(premises: Sequence[Formula], c: Formula) -> str | None:
     return None
 
 
+def _nouns(premises: Sequence[Formula]) -> set[str]:
+    """Predicate names written as nouns somewhere (for readable derived sentences)."""
+    found: set[str] = set()
+    for formula in premises:
+        for claim in categoricals(formula):
+            found.add(claim.subject)
+            if claim.noun and isinstance(claim.predicate, str):
+                found.add(claim.predicate)
+            if isinstance(claim.predicate, Junction):
+                found |= claim.predicate.nouns
+        found |= {a.predicate for a in atoms(formula) if isinstance(a, Pred) and a.noun}
+    return found
+
+
 def _candidates(premises: Sequence[Formula]) -> list[Formula]:
-    preds = sorted({p for f in premises for p in predicates(f)})
+    preds = sorted(
+        {
+            n
+            for f in premises
+            for c in categoricals(f)
+            for n in (c.subject, *predicate_names(c.predicate))
+        }
+        | {a.predicate for f in premises for a in atoms(f) if isinstance(a, Pred)}
+    )
+    preds = [p for p in preds if p != THING]
+    nouns = _nouns(premises)
     names = sorted({a.term for f in premises for a in atoms(f) if isinstance(a, Pred)})
     props = _propositions(premises)
     found: list[Formula] = []
     for s, p in itertools.permutations(preds, 2):
-        found += [Categorical("all", s, p), Categorical("some_not", s, p)]
-        if s < p:
-            found += [Categorical("no", s, p), Categorical("some", s, p)]
+        if is_verbal(s):
+            continue  # "all things that bark ..." is not a sentence of the grammar
+        noun = p in nouns
+        found += [Categorical("all", s, p, noun), Categorical("some_not", s, p, noun)]
+        if s < p or is_verbal(p):
+            found += [Categorical("no", s, p, noun), Categorical("some", s, p, noun)]
     for name in names:
         for p in preds:
-            found += [Pred(p, name), Not(Pred(p, name))]
+            found += [Pred(p, name, p in nouns), Not(Pred(p, name, p in nouns))]
     for prop in props:
         found += [Atom(prop), Not(Atom(prop))]
     for a, b in itertools.permutations(props, 2):
@@ -227,19 +393,50 @@ def _candidates(premises: Sequence[Formula]) -> list[Formula]:
     return found
 
 
-def derive(premises: Sequence[Formula], limit: int = 200) -> dict[str, Any]:
-    """The non-trivial conclusions that follow from consistent premises."""
-    candidates = _candidates(premises)[: limit * 20]
-    formulas = [
-        *premises,
-        *(negate(c) for c in candidates),
-        *candidates,
-        *(negate(p) for p in premises),
-    ]
-    n, k = len(premises), len(candidates)
-    indices = list(range(n))
+def _counter(reasoner: Reasoner, candidate: Formula) -> list[int]:
+    """Assumptions that make the candidate false (at the query individual for universals)."""
+    if isinstance(candidate, Categorical):
+        s, p = candidate.subject, candidate.predicate
+        if candidate.kind == "all":
+            return [reasoner.pred(s, QUERY), -reasoner.pred(p, QUERY)]
+        if candidate.kind == "no":
+            return [reasoner.pred(s, QUERY), reasoner.pred(p, QUERY)]
+        return [reasoner.universal("no" if candidate.kind == "some" else "all", s, p)]
+    if isinstance(candidate, Binary):  # if a then b, over atoms
+        return [reasoner.literal(candidate.left), -reasoner.literal(candidate.right)]
+    return [-reasoner.literal(candidate)]
+
+
+def _restates(candidate: Formula, premises: Sequence[Formula]) -> bool:
+    for premise in premises:
+        if candidate == premise:
+            return True
+        if (
+            isinstance(candidate, Categorical)
+            and isinstance(premise, Categorical)
+            and candidate.kind == premise.kind
+            and candidate.kind in ("no", "some")
+            and (candidate.subject, candidate.predicate) == (premise.predicate, premise.subject)
+        ):
+            return True
+    return False
+
+
+def derive(
+    premises: Sequence[Formula], limit: int = 200, reading: str = "boolean"
+) -> dict[str, Any]:
+    """The non-trivial conclusions that follow from consistent premises.
+
+    One solver holds the premises (and an extra individual); each candidate is a question by
+    assumptions, so the cost grows with the number of candidates, not their product.
+    """
+    assumed = existence(premises) if reading == "traditional" else []
+    given = [*premises, *assumed]
+    all_candidates = _candidates(premises)
+    candidates = all_candidates[:MAX_CANDIDATES]
+    indices = list(range(len(given)))
     derived: list[str] = []
-    with Reasoner(formulas) as reasoner:
+    with Reasoner(given, query_individual=True) as reasoner:
         if not reasoner.satisfiable(indices):
             core = reasoner.core(indices)
             return {
@@ -247,23 +444,20 @@ def derive(premises: Sequence[Formula], limit: int = 200) -> dict[str, Any]:
                 "derived": [],
                 "explanation": [
                     "The premises contradict each other: "
-                    + "; ".join(f"({i + 1}) {premises[i]}" for i in core)
+                    + "; ".join(f"({i + 1}) {given[i]}" for i in core)
                     + ". Everything would follow, so nothing useful can be derived."
                 ],
             }
         entailed: set[Formula] = set()  # every candidate that follows, restated or not
-        for j, candidate in enumerate(candidates):
-            if reasoner.satisfiable([*indices, n + j]):
+        for candidate in candidates:
+            counter = _counter(reasoner, candidate)
+            if reasoner.satisfiable(indices, counter):
                 continue  # premises + not candidate is possible: it does not follow
-            if not reasoner.satisfiable([n + j]):
+            if not reasoner.solve(counter):
                 continue  # a tautology: true whatever the premises say
             entailed.add(candidate)
-            if any(
-                not reasoner.satisfiable([i, n + j])
-                and not reasoner.satisfiable([n + k + j, n + 2 * k + i])
-                for i in indices
-            ):
-                continue  # a premise restated (equivalent to one)
+            if _restates(candidate, given):
+                continue
             if isinstance(candidate, Binary) and (
                 candidate.right in entailed or negate(candidate.left) in entailed
             ):
@@ -271,14 +465,17 @@ def derive(premises: Sequence[Formula], limit: int = 200) -> dict[str, Any]:
             derived.append(str(candidate))
             if len(derived) >= limit:
                 break
-    return {
-        "consistent": True,
-        "derived": derived,
-        "explanation": [
-            f"Checked {len(candidates)} candidate conclusions over the premises' terms; "
-            f"{len(derived)} follow and are not premises or truisms."
-        ],
-    }
+    explanation = [
+        f"Checked {len(candidates)} candidate conclusions over the premises' terms; "
+        f"{len(derived)} follow and are not premises or truisms."
+    ]
+    if len(candidates) < len(all_candidates):
+        explanation.append(f"Stopped at {MAX_CANDIDATES} of {len(all_candidates)} candidates.")
+    if assumed:
+        explanation.append(
+            "Traditional reading: assuming " + "; ".join(str(a) for a in assumed) + "."
+        )
+    return {"consistent": True, "derived": derived, "explanation": explanation}
 
 
 def challenge(
@@ -345,6 +542,9 @@ def evaluate(request: dict[str, Any]) -> dict[str, Any]:
     parsed, rejected = parse_all(request.get("premises", []))
     premises = [f for _, f in parsed]
     operation = request.get("operation", "validate")
+    reading = request.get("reading") or "boolean"
+    if reading not in READINGS:
+        raise ValueError(f"reading must be one of {', '.join(READINGS)}, not {reading!r}")
     conclusion_text = request.get("conclusion")
     conclusion: Formula | None = None
     result: dict[str, Any] = {"rejected": rejected, "premises": [str(p) for p in premises]}
@@ -373,11 +573,17 @@ def evaluate(request: dict[str, Any]) -> dict[str, Any]:
         targets = (
             [conclusion]
             if conclusion is not None
-            else [parse_premise(t) for t in derive(premises)["derived"]]
+            else [parse_premise(t) for t in derive(premises, reading=reading)["derived"]]
         )
         result.update(challenge(premises, remove, targets))
         return result
-    checked = validate(premises, conclusion)
+    checked = validate(premises, conclusion, reading)
     result.update(checked)
-    result["derived"] = derive(premises)["derived"] if conclusion is None else []
+    if conclusion is None:
+        derived = derive(premises, reading=reading)
+        result["derived"] = derived["derived"]
+        if result["consistent"]:
+            result["explanation"] = [*result["explanation"], *derived["explanation"]]
+    else:
+        result["derived"] = []
     return result

@@ -1,157 +1,182 @@
 """Deciding consistency and entailment exactly, with a SAT solver (PySAT, MiniSat 2.2).
 
 Categorical sentences are monadic first-order logic. A monadic sentence set has a model iff it
-has one whose individuals are the named ones plus one witness per existential claim (universal
-claims survive taking a substructure). So after pushing negations inward, each existential
-occurrence (`some X are Y`, `some X are not Y`) gets its own witness constant, universals
-(`all`, `no`) become conjunctions over every individual, and what remains is propositional:
-Tseitin-encoded to CNF and handed to the solver. Each formula is guarded by a selector literal,
-so one solver answers several questions and unsatisfiable cores name the premises involved.
+has one whose individuals are the named ones plus one witness per categorical subformula
+(universal claims survive taking a substructure). Each distinct subformula gets one literal
+(Tseitin, shared: `p xor q` used twice is encoded once, and xor/iff are gates of their own
+rather than expansions that copy both operands). A categorical subformula is a gate `g` that
+is equivalent to its claim: `g → ∀x ...` over every individual and `¬g → ...` at its own
+witness (or the other way round for `some`), so it is exact in both polarities. Each formula
+is guarded by a selector literal, so one solver answers many questions (incrementally, by
+assumptions) and unsatisfiable cores name the premises involved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 
 from pysat.solvers import Solver  # type: ignore[import-untyped]
 
 from mastermind.reasoning.formulas import (
+    THING,
     Atom,
     Binary,
     Categorical,
     Formula,
     Interpretation,
+    Junction,
     Not,
     Pred,
-    predicates,
     terms,
 )
 
-
-@dataclass(slots=True)
-class _Problem:
-    """The propositional image of some formulas over one shared domain."""
-
-    individuals: list[str]
-    variables: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, name) → var
-    clauses: list[list[int]] = field(default_factory=list)
-    next_var: int = 1
-    witness_count: int = 0
-
-    def var(self, key: tuple[str, str]) -> int:
-        found = self.variables.get(key)
-        if found is None:
-            found = self.variables[key] = self.next_var
-            self.next_var += 1
-        return found
-
-    def fresh(self) -> int:
-        self.next_var += 1
-        return self.next_var - 1
+QUERY = "\0q"  # an extra individual for derive's questions about universals
 
 
-def _nnf(formula: Formula, positive: bool = True) -> Formula:
-    """Push negations down to atoms and categorical forms; expand ->, <->, xor, nand, nor."""
-    if isinstance(formula, Not):
-        return _nnf(formula.operand, not positive)
-    if isinstance(formula, (Atom, Pred)):
-        return formula if positive else Not(formula)
+def categoricals(formula: Formula) -> Iterator[Categorical]:
     if isinstance(formula, Categorical):
-        if positive:
-            return formula
-        opposite = {"all": "some_not", "some_not": "all", "no": "some", "some": "no"}
-        return Categorical(opposite[formula.kind], formula.subject, formula.predicate)
-    a, b, op = formula.left, formula.right, formula.op
-    if op == "implies":
-        expanded: Formula = Binary("or", Not(a), b)
-    elif op == "iff":
-        expanded = Binary("or", Binary("and", a, b), Binary("and", Not(a), Not(b)))
-    elif op == "xor":
-        expanded = Binary("or", Binary("and", a, Not(b)), Binary("and", Not(a), b))
-    elif op == "nand":
-        expanded = Not(Binary("and", a, b))
-    elif op == "nor":
-        expanded = Not(Binary("or", a, b))
-    else:
-        if positive:
-            return Binary(op, _nnf(a), _nnf(b))
-        dual = "or" if op == "and" else "and"
-        return Binary(dual, _nnf(a, False), _nnf(b, False))
-    return _nnf(expanded, positive)
-
-
-def _count_existentials(formula: Formula) -> int:
-    if isinstance(formula, Categorical):
-        return 1 if formula.kind in ("some", "some_not") else 0
-    if isinstance(formula, Binary):
-        return _count_existentials(formula.left) + _count_existentials(formula.right)
-    return 0
-
-
-def _encode(problem: _Problem, formula: Formula) -> int:
-    """Tseitin: a literal equivalent to the (NNF, ground-able) formula."""
-    if isinstance(formula, Atom):
-        return problem.var(("atom", formula.name))
-    if isinstance(formula, Pred):
-        return problem.var(("pred", f"{formula.predicate}\0{formula.term}"))
-    if isinstance(formula, Not):
-        return -_encode(problem, formula.operand)
-    if isinstance(formula, Categorical):
-        return _encode(problem, _ground_categorical(problem, formula))
-    assert isinstance(formula, Binary)
-    left, right = _encode(problem, formula.left), _encode(problem, formula.right)
-    gate = problem.fresh()
-    if formula.op == "and":
-        problem.clauses += [[-gate, left], [-gate, right], [gate, -left, -right]]
-    else:  # "or" (NNF leaves no other connective)
-        problem.clauses += [[-gate, left, right], [gate, -left], [gate, -right]]
-    return gate
-
-
-_TRUE = Binary("or", Atom("\0true"), Not(Atom("\0true")))
-
-
-def _ground_categorical(problem: _Problem, claim: Categorical) -> Formula:
-    s, p = claim.subject, claim.predicate
-    if claim.kind in ("some", "some_not"):
-        witness = f"\0w{problem.witness_count}"  # allocated up front, used in order
-        problem.witness_count += 1
-        has_p: Formula = Pred(p, witness) if claim.kind == "some" else Not(Pred(p, witness))
-        return Binary("and", Pred(s, witness), has_p)
-    parts: list[Formula] = []
-    for individual in problem.individuals:  # every individual, witnesses included
-        consequent: Formula = (
-            Pred(p, individual) if claim.kind == "all" else Not(Pred(p, individual))
-        )
-        parts.append(Binary("or", Not(Pred(s, individual)), consequent))
-    if not parts:
-        return _TRUE
-    formula = parts[0]
-    for part in parts[1:]:
-        formula = Binary("and", formula, part)
-    return formula
+        yield formula
+    elif isinstance(formula, Not):
+        yield from categoricals(formula.operand)
+    elif isinstance(formula, Binary):
+        yield from categoricals(formula.left)
+        yield from categoricals(formula.right)
 
 
 class Reasoner:
     """One SAT problem over a fixed set of formulas; ask which subsets are satisfiable."""
 
-    def __init__(self, formulas: Sequence[Formula]) -> None:
-        normal = [_nnf(f) for f in formulas]
+    def __init__(self, formulas: Sequence[Formula], *, query_individual: bool = False) -> None:
         named = sorted(set().union(*(terms(f) for f in formulas))) if formulas else []
-        # Every witness exists before anything is grounded, so universals cover them all.
-        witnesses = [f"\0w{i}" for i in range(sum(_count_existentials(f) for f in normal))]
-        self.problem = _Problem([*named, *witnesses])
+        claims = list(dict.fromkeys(c for f in formulas for c in categoricals(f)))
+        # Every individual exists before anything is encoded, so universals cover them all.
+        self.witnesses = {claim: f"\0w{i}" for i, claim in enumerate(claims)}
+        self.individuals = [*named, *self.witnesses.values()]
+        if query_individual:
+            self.individuals.append(QUERY)
+        self.variables: dict[tuple[str, str], int] = {}
+        self.clauses: list[list[int]] = []
+        self._next = 1
+        self._true = self.fresh()
+        self.clauses.append([self._true])
+        self._gates: dict[Formula | tuple[Junction, str], int] = {}
+        self._universals: dict[tuple[str, str, str | Junction], int] = {}
+        literals = [self.literal(f) for f in formulas]
         self.selectors: list[int] = []
-        literals = {index: _encode(self.problem, formula) for index, formula in enumerate(normal)}
-        for index in range(len(normal)):
-            selector = self.problem.fresh()
+        for literal in literals:
+            selector = self.fresh()
             self.selectors.append(selector)
-            self.problem.clauses.append([-selector, literals[index]])
-        self.predicates = (
-            sorted(set().union(*(predicates(f) for f in formulas))) if formulas else []
-        )
-        self._solver = Solver(name="minisat22", bootstrap_with=self.problem.clauses)
+            self.clauses.append([-selector, literal])
+        self._solver = Solver(name="minisat22", bootstrap_with=self.clauses)
+        self._sent = len(self.clauses)
+
+    # ------------------------------------------------------------------------ encoding
+
+    def fresh(self) -> int:
+        self._next += 1
+        return self._next - 1
+
+    def var(self, kind: str, name: str) -> int:
+        key = (kind, name)
+        found = self.variables.get(key)
+        if found is None:
+            found = self.variables[key] = self.fresh()
+        return found
+
+    def pred(self, predicate: str | Junction, individual: str) -> int:
+        """The literal for `individual is predicate` (a compound predicate gets a gate)."""
+        if isinstance(predicate, Junction):
+            key = (predicate, individual)
+            found = self._gates.get(key)
+            if found is None:
+                parts = [self.pred(n, individual) for n in predicate.names]
+                found = self._gates[key] = self._gate(predicate.op, parts)
+            return found
+        if predicate == THING:
+            return self._true
+        return self.var("pred", f"{predicate}\0{individual}")
+
+    def literal(self, formula: Formula) -> int:
+        """A literal equivalent to the formula (shared between equal subformulas)."""
+        if isinstance(formula, Not):
+            return -self.literal(formula.operand)
+        if isinstance(formula, Atom):
+            return self.var("atom", formula.name)
+        if isinstance(formula, Pred):
+            return self.pred(formula.predicate, formula.term)
+        found = self._gates.get(formula)
+        if found is not None:
+            return found
+        if isinstance(formula, Categorical):
+            found = self._categorical(formula)
+        else:
+            left, right = self.literal(formula.left), self.literal(formula.right)
+            op = formula.op
+            if op in ("and", "or"):
+                found = self._gate(op, [left, right])
+            elif op == "nand":
+                found = -self._gate("and", [left, right])
+            elif op == "nor":
+                found = -self._gate("or", [left, right])
+            elif op == "implies":
+                found = self._gate("or", [-left, right])
+            else:  # iff, xor
+                gate = self.fresh()
+                self.clauses += [
+                    [-gate, -left, right],
+                    [-gate, left, -right],
+                    [gate, left, right],
+                    [gate, -left, -right],
+                ]
+                found = gate if op == "iff" else -gate
+        self._gates[formula] = found
+        return found
+
+    def _gate(self, op: str, parts: list[int]) -> int:
+        gate = self.fresh()
+        if op == "and":
+            self.clauses += [[-gate, p] for p in parts]
+            self.clauses.append([gate, *(-p for p in parts)])
+        else:
+            self.clauses.append([-gate, *parts])
+            self.clauses += [[gate, -p] for p in parts]
+        return gate
+
+    def _categorical(self, claim: Categorical) -> int:
+        gate = self.fresh()
+        w = self.witnesses[claim]
+        s, p = claim.subject, claim.predicate
+        universal = claim.kind in ("all", "no")
+        # some = not no, some_not = not all: `outer` is the literal of the universal claim
+        # "all S are P" (sign 1) or "no S are P" (sign -1); outer → every S is (not) P,
+        # and not outer → the witness is an S that is P (not P)
+        sign = 1 if claim.kind in ("all", "some_not") else -1
+        outer = gate if universal else -gate
+        for x in self.individuals:
+            self.clauses.append([-outer, -self.pred(s, x), sign * self.pred(p, x)])
+        self.clauses += [[outer, self.pred(s, w)], [outer, -sign * self.pred(p, w)]]
+        return gate
+
+    def universal(self, kind: str, subject: str, predicate: str | Junction) -> int:
+        """A selector that, assumed, makes `all/no subject are predicate` hold (for derive)."""
+        key = (kind, subject, predicate)
+        found = self._universals.get(key)
+        if found is None:
+            found = self._universals[key] = self.fresh()
+            sign = 1 if kind == "all" else -1
+            for x in self.individuals:
+                self.clauses.append(
+                    [-found, -self.pred(subject, x), sign * self.pred(predicate, x)]
+                )
+        return found
+
+    def _flush(self) -> None:
+        if self._sent < len(self.clauses):
+            for clause in self.clauses[self._sent :]:
+                self._solver.add_clause(clause)
+            self._sent = len(self.clauses)
+
+    # ------------------------------------------------------------------------ questions
 
     def close(self) -> None:
         self._solver.delete()
@@ -162,9 +187,13 @@ class Reasoner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def satisfiable(self, indices: Sequence[int]) -> bool:
-        """Can the formulas at `indices` all be true at once?"""
-        return bool(self._solver.solve(assumptions=[self.selectors[i] for i in indices]))
+    def solve(self, assumptions: Sequence[int]) -> bool:
+        self._flush()
+        return bool(self._solver.solve(assumptions=list(assumptions)))
+
+    def satisfiable(self, indices: Sequence[int], extra: Sequence[int] = ()) -> bool:
+        """Can the formulas at `indices` (and the literals `extra`) all be true at once?"""
+        return self.solve([*(self.selectors[i] for i in indices), *extra])
 
     def core(self, indices: Sequence[int]) -> list[int]:
         """After an unsatisfiable `satisfiable(indices)`: a subset that is already contradictory."""
@@ -175,15 +204,16 @@ class Reasoner:
         """After a satisfiable call: the situation the solver found."""
         assignment = {lit for lit in (self._solver.get_model() or []) if lit > 0}
         true_atoms = set()
-        individuals: dict[str, set[str]] = {i: set() for i in self.problem.individuals}
-        for (kind, name), var in self.problem.variables.items():
+        individuals: dict[str, set[str]] = {i: set() for i in self.individuals if i != QUERY}
+        for (kind, name), var in self.variables.items():
             if var not in assignment:
                 continue
-            if kind == "atom" and not name.startswith("\0"):
+            if kind == "atom":
                 true_atoms.add(name)
             elif kind == "pred":
                 predicate, _, term = name.partition("\0")
-                individuals.setdefault(term, set()).add(predicate)
+                if term != QUERY:
+                    individuals.setdefault(term, set()).add(predicate)
         return Interpretation(
             frozenset(true_atoms), {k: frozenset(v) for k, v in individuals.items()}
         )

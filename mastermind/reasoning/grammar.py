@@ -1,0 +1,891 @@
+"""Controlled English → formulas, by a grammar (lark, Earley) and inflect; nothing is guessed.
+
+A sentence is split into words; fixed phrases (`only if`, `it is not the case that`, `none of
+the`, ...) become one token each; contractions are expanded (`isn't` → `is not`) and tense is
+normalised (`was` → `is`, `were` → `are`, `will be` → `is`/`are`, `did not` → `does not`,
+`will rain` → `rains`). The token list is parsed with an Earley parser that keeps every parse
+(`ambiguity="explicit"`). Each parse is then read into a formula, checking English agreement
+(`the dog chases cats`: the verb is the word after a singular noun, and a present-tense verb
+agrees with its subject). Exactly one distinct reading is accepted. No parse, no reading that
+passes the checks, or two different readings: the sentence is refused, with the reason, the
+column, and the nearest accepted forms.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import Lexer
+from lark.visitors import CollapseAmbiguities
+
+from mastermind.reasoning.formulas import (
+    THING,
+    Atom,
+    Binary,
+    Categorical,
+    Formula,
+    Junction,
+    Not,
+    Pred,
+    predicate_names,
+)
+from mastermind.reasoning.words import base_verb, is_plural, singular, third_person
+
+# (form, example): what the grammar accepts, for docs and for "nearest accepted forms"
+FORMS: tuple[tuple[str, str], ...] = (
+    ("All S are P.", "All men are mortal."),
+    ("All S and T are P.", "All birds and bats are animals."),
+    ("Every/Each/Any S is P.", "Every dog is an animal."),
+    ("A S is P. (generic)", "A whale is a mammal."),
+    ("Ss are P. (generic)", "Cats are mammals."),
+    ("Some S are P.", "Some cats are black."),
+    ("Some S are not P.", "Some cats are not black."),
+    ("Some S are P or Q.", "Some cats are black or white."),
+    ("No S are P.", "No fish are mammals."),
+    ("None of the S are P.", "None of the students are lazy."),
+    ("Not all S are P.", "Not all birds fly."),
+    ("Everyone/Everything/Someone/Something/No one/Nobody/Nothing is P.", "Everyone is mortal."),
+    ("All S V. / Some S do not V.", "All dogs bark."),
+    ("There is a S. / There are no Ss.", "There are clouds."),
+    ("N is a P. / N is not P. / N isn't P.", "Socrates is a man."),
+    ("N V. / N does not V.", "Fido barks."),
+    ("N and M are P.", "Socrates and Plato are men."),
+    ("It V. / It does not V. / It is P.", "It rains."),
+    ("If P then Q. / If P, Q. / Q if P.", "If it rains, the ground is wet."),
+    ("P only if Q.", "It rains only if there are clouds."),
+    ("P unless Q.", "The picnic is cancelled unless it is sunny."),
+    ("P provided that Q. / P whenever Q.", "The ground is wet whenever it rains."),
+    ("P if and only if Q. / P implies Q.", "It rains if and only if there are clouds."),
+    ("It is not the case that P.", "It is not the case that it rains and the sun shines."),
+    ("Either P or Q. / Neither P nor Q. / Both P and Q.", "Neither it rains nor it snows."),
+    ("P and Q. / P or Q.", "It rains and the sun shines."),
+    ("Propositional: ~p, p & q, p | q, p -> q, p <-> q, xor, nand, nor", "p -> (q & ~r)"),
+)
+ACCEPTED_FORMS = " | ".join(form for form, _ in FORMS)
+
+MAX_WORDS = 40
+
+
+class Refusal(Exception):
+    """Why a sentence (or one parse of it) cannot be read; column is 1-based, 0 if unknown."""
+
+    def __init__(self, why: str, column: int = 0) -> None:
+        super().__init__(why)
+        self.why = why
+        self.column = column
+
+
+# ----------------------------------------------------------------------------------- words
+
+_PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("it", "is", "not", "the", "case", "that"), "NOTCASE"),
+    (("it", "is", "false", "that"), "NOTCASE"),
+    (("if", "and", "only", "if"), "IFF"),
+    (("just", "in", "case"), "IFF"),
+    (("only", "if"), "ONLYIF"),
+    (("provided", "that"), "PROVIDED"),
+    (("providing", "that"), "PROVIDED"),
+    (("as", "long", "as"), "PROVIDED"),
+    (("implies", "that"), "IMPLIES"),
+    (("all", "of", "the"), "ALLOF"),
+    (("some", "of", "the"), "SOMEOF"),
+    (("none", "of", "the"), "NONEOF"),
+    (("each", "of", "the"), "EACHOF"),
+    (("not", "all", "of", "the"), "NOTALLOF"),
+    (("not", "all"), "NOTALL"),
+    (("not", "every"), "NOTEVERY"),
+    (("no", "one"), "NOBODY"),
+    (("will", "not", "be"), "WILLBE NOT"),
+    (("will", "be"), "WILLBE"),
+    (("does", "not"), "DOESNOT"),
+    (("did", "not"), "DIDNOT"),
+    (("do", "not"), "DONOT"),
+    (("will", "not"), "WILLNOT"),
+)
+_KEYWORDS = {
+    "all": "ALL",
+    "every": "EVERY",
+    "each": "EVERY",
+    "any": "EVERY",
+    "some": "SOME",
+    "no": "NO",
+    "a": "A",
+    "an": "A",
+    "the": "THE",
+    "not": "NOT",
+    "if": "IF",
+    "then": "THEN",
+    "unless": "UNLESS",
+    "whenever": "WHENEVER",
+    "implies": "IMPLIES",
+    "and": "AND",
+    "or": "OR",
+    "either": "EITHER",
+    "neither": "NEITHER",
+    "nor": "NOR",
+    "both": "BOTH",
+    "is": "IS",
+    "was": "IS",
+    "are": "ARE",
+    "were": "ARE",
+    "will": "WILL",
+    "it": "IT",
+    "there": "THERE",
+    "everyone": "EVERYONE",
+    "everybody": "EVERYONE",
+    "everything": "EVERYTHING",
+    "someone": "SOMEONE",
+    "somebody": "SOMEONE",
+    "something": "SOMETHING",
+    "nobody": "NOBODY",
+    "nothing": "NOTHING",
+}
+_CONTRACTIONS = {
+    "isn't": "is not",
+    "aren't": "are not",
+    "wasn't": "was not",
+    "weren't": "were not",
+    "doesn't": "does not",
+    "don't": "do not",
+    "didn't": "did not",
+    "won't": "will not",
+}
+_UNSUPPORTED = {
+    **dict.fromkeys(
+        ("most", "many", "few", "several", "almost", "half", "more", "less", "fewer", "least"),
+        "only the quantifiers all, every, each, any, some, no (and a/an) are read",
+    ),
+    **dict.fromkeys(
+        (
+            "may",
+            "might",
+            "must",
+            "can",
+            "cannot",
+            "can't",
+            "could",
+            "should",
+            "would",
+            "ought",
+            "probably",
+            "possibly",
+            "necessarily",
+        ),
+        "modal words (can, must, may, ...) are not read: say what is the case",
+    ),
+    **dict.fromkeys(
+        ("always", "never", "sometimes", "usually", "often", "rarely", "seldom"),
+        "adverbs of frequency are not read: use all/some/no",
+    ),
+    **dict.fromkeys(
+        (
+            "but",
+            "although",
+            "though",
+            "because",
+            "since",
+            "so",
+            "therefore",
+            "hence",
+            "thus",
+            "while",
+            "yet",
+        ),
+        "only and, or, if, only if, unless, provided that, whenever join sentences",
+    ),
+    **dict.fromkeys(
+        ("who", "which", "that", "whom", "whose", "where", "when"),
+        "relative clauses are not read: name the group with one phrase",
+    ),
+    **dict.fromkeys(
+        (
+            "he",
+            "she",
+            "they",
+            "we",
+            "i",
+            "you",
+            "him",
+            "her",
+            "them",
+            "us",
+            "me",
+            "this",
+            "these",
+            "those",
+        ),
+        "pronouns do not name anyone here: use the name",
+    ),
+    "only": "'only' is read in 'only if'; for 'only Ss are P' write 'all Ps are Ss'",
+    "than": "comparisons are not read",
+    "case": "'case' is read only in 'it is not the case that'",
+}
+_TITLES = {"mr", "mrs", "ms", "dr", "prof", "st", "sir", "lady", "lord", "king", "queen", "saint"}
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*\.?|,|\S")
+_LETTER = re.compile(r"^[a-z][0-9]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    kind: str  # a terminal name
+    text: str  # lower case
+    column: int  # 1-based, in the sentence as given
+    capital: bool  # written with a capital letter (and not the first word)
+
+
+def tokenize(sentence: str) -> list[Word]:
+    """Words of one sentence (final full stop removed); Refusal on anything else."""
+    text = sentence.replace("’", "'").rstrip()
+    if text.endswith("?"):
+        raise Refusal("a question is not a premise", len(text))
+    while text.endswith((".", "!")):
+        text = text[:-1].rstrip()
+    raw: list[tuple[str, int, bool]] = []
+    for match in _WORD.finditer(text):
+        piece, column = match.group(), match.start() + 1
+        lower = piece.lower()
+        if piece.endswith(".") and piece != ".":
+            if lower[:-1] not in _TITLES:
+                raise Refusal("one sentence at a time (a full stop inside)", column)
+        elif not (piece == "," or piece[0].isalnum()):
+            raise Refusal(f"{piece!r} is not part of the grammar", column)
+        capital = piece[0].isupper() and bool(raw)
+        expanded = _CONTRACTIONS.get(lower)
+        if expanded:
+            for part in expanded.split():
+                raw.append((part, column, False))
+        elif lower.endswith("'s") or lower.endswith("s'"):
+            raise Refusal("possessives are not read", column)
+        else:
+            raw.append((lower, column, capital))
+    if not raw:
+        raise Refusal("it is empty", 1)
+    if len(raw) > MAX_WORDS:
+        raise Refusal(f"more than {MAX_WORDS} words: split it into several premises", 1)
+    words: list[Word] = []
+    i = 0
+    while i < len(raw):
+        for phrase, kinds in _PHRASES:
+            if tuple(w for w, _, _ in raw[i : i + len(phrase)]) == phrase:
+                for kind in kinds.split():
+                    words.append(Word(kind, " ".join(phrase), raw[i][1], False))
+                i += len(phrase)
+                break
+        else:
+            text_i, column, capital = raw[i]
+            if text_i == ",":
+                words.append(Word("COMMA", ",", column, False))
+            elif text_i.endswith("."):
+                words.append(Word("TITLE", text_i, column, capital))
+            elif text_i in _KEYWORDS:
+                words.append(Word(_KEYWORDS[text_i], text_i, column, capital))
+            elif text_i in _UNSUPPORTED:
+                raise Refusal(f"'{text_i}': {_UNSUPPORTED[text_i]}", column)
+            else:
+                words.append(Word("WORD", text_i, column, capital))
+            i += 1
+    return words
+
+
+# --------------------------------------------------------------------------------- grammar
+
+GRAMMAR = r"""
+start: sentence
+
+?sentence: part
+    | IF part COMMA? THEN part          -> if_then
+    | IF part COMMA part                -> if_then
+    | WHENEVER part COMMA part          -> if_then
+    | PROVIDED part COMMA part          -> if_then
+    | part COMMA? IF part               -> then_if
+    | part COMMA? WHENEVER part         -> then_if
+    | part COMMA? PROVIDED part         -> then_if
+    | part COMMA? ONLYIF part           -> only_if
+    | part COMMA? IFF part              -> iff
+    | part COMMA? IMPLIES part          -> only_if
+    | part COMMA? UNLESS part           -> unless
+    | UNLESS part COMMA part            -> unless_front
+
+?part: disj
+    | NOTCASE disj                      -> not_case
+
+?disj: conj
+    | conj (COMMA? OR conj)+            -> or_chain
+?conj: lit
+    | lit (COMMA? AND lit)+             -> and_chain
+?lit: clause
+    | EITHER conj COMMA? OR conj        -> either
+    | NEITHER conj NOR conj             -> neither
+    | BOTH lit AND lit                  -> both
+    | NOT lit                           -> not_
+
+?clause: quantified | pronoun_q | named | it_clause | there_clause | letter
+
+quantified: quant nps body
+quant: ALL | ALLOF | EVERY | EACHOF | SOME | SOMEOF | NO | NONEOF | NOTALL | NOTALLOF
+    | NOTEVERY | A
+pronoun_q: qpronoun body
+qpronoun: EVERYONE | EVERYTHING | SOMEONE | SOMETHING | NOBODY | NOTHING
+named: names body
+it_clause: IT body
+there_clause: THERE copula preds
+    | THERE copula NO np                -> there_no
+letter: WORD
+
+?body: copula_preds | verbs
+copula_preds: copula preds
+
+nps: np
+    | np (COMMA? AND np)+               -> nps_and
+    | np (COMMA? OR np)+                -> nps_or
+np: WORD+
+names: name
+    | name (COMMA? AND name)+           -> names_and
+    | name (COMMA? OR name)+            -> names_or
+name: TITLE? WORD+
+    | THE WORD+                         -> definite
+
+copula: IS | ARE | WILLBE
+    | IS NOT                            -> copula_not
+    | ARE NOT                           -> copula_not
+    | WILLBE NOT                        -> copula_not
+
+preds: pred
+    | pred (COMMA? AND pred)+           -> preds_and
+    | pred (COMMA? OR pred)+            -> preds_or
+    | EITHER pred COMMA? OR pred        -> preds_or
+    | BOTH pred AND pred                -> preds_and
+    | NEITHER pred NOR pred             -> preds_nor
+pred: A? pword+
+?pword: WORD | THE | TITLE
+
+verbs: vps
+    | WILL vps                          -> verbs_will
+    | DOESNOT vps                       -> verbs_not
+    | DIDNOT vps                        -> verbs_not
+    | DONOT vps                         -> verbs_not
+    | WILLNOT vps                       -> verbs_not
+vps: vp
+    | vp (COMMA? AND vp)+               -> vps_and
+    | vp (COMMA? OR vp)+                -> vps_or
+vp: WORD vword*
+?vword: WORD | THE | A | TITLE
+
+%declare IF THEN WHENEVER PROVIDED ONLYIF IFF IMPLIES UNLESS NOTCASE OR AND EITHER NEITHER
+%declare NOR BOTH NOT ALL ALLOF EVERY EACHOF SOME SOMEOF NO NONEOF NOTALL NOTALLOF NOTEVERY
+%declare A EVERYONE EVERYTHING SOMEONE SOMETHING NOBODY NOTHING IT THERE WORD THE TITLE IS
+%declare ARE WILLBE WILL DOESNOT DIDNOT DONOT WILLNOT COMMA
+"""
+
+
+class _Words(Lexer):
+    """Feeds the tokenizer's words to lark."""
+
+    def __init__(self, conf: Any) -> None:
+        pass
+
+    def lex(self, data: Any, *args: Any) -> Iterator[Token]:
+        for word in data:
+            yield Token(word.kind, word.text, start_pos=word.column, column=word.column)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(GRAMMAR, parser="earley", lexer=_Words, ambiguity="explicit")
+
+
+# ------------------------------------------------------------------------------- readings
+
+
+def read(sentence: str) -> Formula:
+    """The one reading of a sentence, or Refusal."""
+    words = tokenize(sentence)
+    capitals = {w.column for w in words if w.capital}
+    try:
+        tree = _parser().parse(words)
+    except UnexpectedEOF:
+        raise Refusal("the sentence ends too early", len(sentence.rstrip(". !")) + 1) from None
+    except UnexpectedToken as exc:
+        token = exc.token
+        raise Refusal(f"'{token}' does not fit here", token.column or 0) from None
+    except UnexpectedInput as exc:
+        raise Refusal("it does not fit the grammar", getattr(exc, "column", 0) or 0) from None
+    readings: dict[Formula, None] = {}
+    refusals: list[Refusal] = []
+    for candidate in CollapseAmbiguities().transform(tree)[:256]:
+        try:
+            readings[_Reader(capitals).sentence(candidate.children[0])] = None
+        except Refusal as exc:
+            refusals.append(exc)
+    if len(readings) == 1:
+        return next(iter(readings))
+    if len(readings) > 1:
+        shown = " | ".join(f"'{r}'" for r in readings)
+        raise Refusal(f"it can be read in more than one way: {shown}", 1)
+    refusals.sort(key=lambda r: -r.column)
+    raise refusals[0] if refusals else Refusal("it does not fit the grammar", 1)
+
+
+def nearest_forms(sentence: str, count: int = 3) -> list[str]:
+    """The accepted forms whose example is most like the sentence."""
+    text = sentence.lower()
+    scored = sorted(FORMS, key=lambda f: -difflib.SequenceMatcher(None, text, f[1].lower()).ratio())
+    return [f"{form} (e.g. '{example}')" for form, example in scored[:count]]
+
+
+def _tokens(node: Any) -> list[Token]:
+    if isinstance(node, Token):
+        return [node]
+    found: list[Token] = []
+    for child in node.children:
+        found += _tokens(child)
+    return found
+
+
+def _column(node: Any) -> int:
+    tokens = _tokens(node)
+    return int(tokens[0].column or 0) if tokens else 0
+
+
+def _join(op: str, parts: list[Formula]) -> Formula:
+    formula = parts[0]
+    for part in parts[1:]:
+        formula = Binary(op, formula, part)
+    return formula
+
+
+def _subtrees(node: Any, *data: str) -> list[Any]:
+    return [c for c in node.children if isinstance(c, Tree) and (not data or c.data in data)]
+
+
+_CONNECTIVES = frozenset(
+    {
+        *("start", "if_then", "then_if", "only_if", "iff", "unless", "unless_front"),
+        *("not_case", "not_", "or_chain", "and_chain", "either", "both", "neither"),
+    }
+)
+# endings of adjectives and nouns that are seldom verbs: "All humans mortal" is refused
+_NOT_VERBS = ("al", "ous", "ful", "less", "ive", "able", "ible", "ic", "ary", "ese", "ian")
+_INVARIANT = frozenset({"sheep", "fish", "deer", "species", "series", "aircraft"})
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """What a clause says of its subject."""
+
+    negative: bool
+    predicate: str | Junction
+    plural: bool | None  # the number the verb shows; None when it does not say
+    verbal: bool
+    finite: Any | None  # the verb phrases when the verb agrees with the subject
+    nouns: frozenset[str] = frozenset()  # predicates written as nouns (`a man`, `animals`)
+
+    def categorical(self, kind: str, subject: str) -> Categorical:
+        noun = isinstance(self.predicate, str) and self.predicate in self.nouns
+        return Categorical(kind, subject, self.predicate, noun)
+
+    def of(self, term: str) -> Formula:
+        """The predicate said of one individual."""
+        if isinstance(self.predicate, Junction):
+            parts: list[Formula] = [Pred(n, term, n in self.nouns) for n in self.predicate.names]
+            return _join(self.predicate.op, parts)
+        return Pred(self.predicate, term, self.predicate in self.nouns)
+
+
+class _Reader:
+    """One parse tree → a formula, checking what the grammar cannot: agreement, scope."""
+
+    def __init__(self, capitals: set[int]) -> None:
+        self.capitals = capitals
+
+    # ---------------------------------------------------------------- sentence level
+
+    def sentence(self, node: Any) -> Formula:
+        if isinstance(node, Token):
+            raise Refusal(f"'{node}' alone is not a sentence", node.column or 0)
+        kind = node.data
+        if kind not in _CONNECTIVES:
+            return self.clause(node)
+        parts = [self.sentence(c) for c in _subtrees(node)]
+        if kind == "start":
+            return parts[0]
+        if kind == "if_then":
+            return Binary("implies", parts[0], parts[1])
+        if kind == "then_if":
+            return Binary("implies", parts[1], parts[0])
+        if kind == "only_if":
+            return Binary("implies", parts[0], parts[1])
+        if kind == "iff":
+            return Binary("iff", parts[0], parts[1])
+        if kind == "unless":  # "P unless Q": if not Q then P
+            return Binary("or", parts[0], parts[1])
+        if kind == "unless_front":  # "unless Q, P"
+            return Binary("or", parts[1], parts[0])
+        if kind in ("not_case", "not_"):
+            return _negate_reading(parts[0])
+        if kind in ("or_chain", "and_chain"):
+            op = "or" if kind == "or_chain" else "and"
+            other = "and_chain" if op == "or" else "or_chain"
+            for child in _subtrees(node):
+                if child.data == other:
+                    raise Refusal(
+                        "'and' and 'or' are mixed without grouping: say 'either ... or' or "
+                        "'both ... and' to show which goes together",
+                        _column(child),
+                    )
+            return _join(op, parts)
+        if kind == "either":
+            return Binary("or", parts[0], parts[1])
+        if kind == "both":
+            return Binary("and", parts[0], parts[1])
+        if kind == "neither":
+            return Binary("and", _negate_reading(parts[0]), _negate_reading(parts[1]))
+        return self.clause(node)
+
+    # ------------------------------------------------------------------ clause level
+
+    def clause(self, node: Any) -> Formula:
+        kind = node.data
+        if kind == "letter":
+            word = str(node.children[0])
+            if _LETTER.match(word):
+                return Atom(word)
+            raise Refusal(
+                f"'{word}' alone is not a sentence (a single word is read only as a "
+                "propositional letter such as p or q1)",
+                _column(node),
+            )
+        if kind == "quantified":
+            return self.quantified(node)
+        if kind == "pronoun_q":
+            return self.pronoun(node)
+        if kind == "named":
+            return self.named(node)
+        if kind == "it_clause":
+            return self.it_clause(node)
+        if kind in ("there_clause", "there_no"):
+            return self.there(node)
+        raise Refusal(f"unexpected {kind}", _column(node))  # pragma: no cover
+
+    def quantified(self, node: Any) -> Formula:
+        quant_tree, nps_tree, body_tree = node.children
+        quant = quant_tree.children[0]
+        q = str(quant.type)
+        body = self.body(body_tree)
+        if q in ("ALLOF", "SOMEOF", "NONEOF", "EACHOF", "NOTALLOF"):
+            plural_subject: bool | None = True
+        elif q == "ALL":
+            plural_subject = True
+        elif q in ("EVERY", "A", "NOTEVERY"):
+            plural_subject = False
+        else:
+            plural_subject = body.plural
+        subjects, op = self.noun_phrases(nps_tree, plural_subject)
+        column = int(quant.column or 0)
+        if body.finite is not None:
+            self.agree_verb(body, plural_subject if q not in ("EACHOF",) else False)
+            self.plain_modifiers(nps_tree)
+        negative = body.negative
+        if q in ("ALL", "ALLOF", "EVERY", "EACHOF", "A"):
+            if negative:
+                raise Refusal(
+                    f"'{quant} ... not' is ambiguous (no S are P, or not all S are P?): "
+                    "say 'No S are P' or 'Not all S are P'",
+                    column,
+                )
+            if q == "A" and op is not None:
+                raise Refusal("a compound subject after 'a' is not read", column)
+            kind = "all"
+        elif q in ("SOME", "SOMEOF"):
+            if op is not None:
+                raise Refusal(
+                    "'some S and T' is ambiguous (some of each, or some that are both?): "
+                    "write one sentence per group",
+                    column,
+                )
+            kind = "some_not" if negative else "some"
+        elif q in ("NO", "NONEOF"):
+            if negative:
+                raise Refusal("a double negation ('no ... not') is not read", column)
+            kind = "no"
+        else:  # not all / not every
+            if negative:
+                raise Refusal("a double negation ('not all ... not') is not read", column)
+            if op is not None:
+                raise Refusal("a compound subject after 'not all' is not read", column)
+            kind = "some_not"
+        if op == "or" and kind == "all":
+            raise Refusal(
+                "'all S or T' is not read: say 'All S and T are P' or one sentence each", column
+            )
+        return _join("and", [body.categorical(kind, s) for s in subjects])
+
+    def pronoun(self, node: Any) -> Formula:
+        pron_tree, body_tree = node.children
+        word = pron_tree.children[0]
+        pron = str(word.type)
+        body = self.body(body_tree)
+        column = int(word.column or 0)
+        if body.plural is True and body.finite is None:
+            raise Refusal(f"'{word}' takes 'is'", column)
+        if body.finite is not None:
+            self.agree_verb(body, False)
+        negative = body.negative
+        subject = "person" if pron in ("EVERYONE", "SOMEONE", "NOBODY") else THING
+        kind = {"EVERYONE": "all", "EVERYTHING": "all", "SOMEONE": "some", "SOMETHING": "some"}
+        if pron in ("NOBODY", "NOTHING"):
+            if negative:
+                raise Refusal("a double negation ('nobody ... not') is not read", column)
+            return body.categorical("no", subject)
+        if negative and kind[pron] == "all":
+            raise Refusal(
+                f"'{word} ... not' is ambiguous: say 'No one is P' or 'Not everyone is P'",
+                column,
+            )
+        return body.categorical("some_not" if negative else kind[pron], subject)
+
+    def named(self, node: Any) -> Formula:
+        names_tree, body_tree = node.children
+        body = self.body(body_tree)
+        names, op = self.names(names_tree)
+        column = _column(names_tree)
+        plural = op == "and"
+        single = len(names) == 1 and self.generic_subject(names_tree)
+        if single and body.plural is True:
+            # "Cats are mammals", "Dogs bark": a bare plural noun is generic
+            if body.finite is not None:
+                self.agree_verb(body, True)
+                self.plain_modifiers(names_tree)
+            return self.generic(names[0][0], body, column)
+        if body.plural is not None and body.plural != plural:
+            raise Refusal(
+                "the verb does not agree with the subject"
+                + (" (a plural noun needs 'all', 'some' or 'no')" if not plural else ""),
+                column,
+            )
+        if body.finite is not None:
+            self.agree_verb(body, plural)
+            for name, capitalized in names:
+                words = name.split()
+                if name.startswith("the "):
+                    if is_plural(words[-1]):
+                        raise Refusal(f"'{name}' ends in a plural noun", column)
+                elif len(words) > 1 and not capitalized:
+                    raise Refusal(f"'{name}' is not a name (names are capitalised)", column)
+        parts = [body.of(name) for name, _ in names]
+        formula = _join(op or "and", parts)
+        return _negate_reading(formula) if body.negative else formula
+
+    def plain_modifiers(self, node: Any) -> None:
+        """Before a verb, only the last word of a plural noun phrase may look plural
+        (`big dogs bark`); `Socrates drinks hemlock` is not `all socrates drink hemlock`."""
+        for phrase in _subtrees(node, "np", "name") or [node]:
+            words = [t for t in phrase.children if isinstance(t, Token)]
+            for word in words[:-1]:
+                if is_plural(str(word)):
+                    raise Refusal(f"'{word}' looks plural inside a noun phrase", _column(node))
+
+    def generic_subject(self, node: Any) -> bool:
+        """A bare noun phrase (no title, no article, no capitalised word inside)."""
+        if node.data == "names" and len(node.children) == 1:
+            node = node.children[0]
+        if node.data != "name":
+            return False
+        return all(
+            str(t.type) == "WORD" and int(t.column or 0) not in self.capitals for t in node.children
+        )
+
+    def generic(self, head: str, body: Body, column: int) -> Formula:
+        words = head.split()
+        if not is_plural(words[-1]):
+            raise Refusal(f"'{head}' is not a plural noun", column)
+        subject = " ".join([*words[:-1], singular(words[-1])])
+        return body.categorical("no" if body.negative else "all", subject)
+
+    def it_clause(self, node: Any) -> Formula:
+        it, body_tree = node.children
+        body = self.body(body_tree)
+        if body.plural is True and body.finite is None:
+            raise Refusal("'it' takes 'is', not 'are'", int(it.column or 0))
+        if body.finite is not None:
+            self.agree_verb(body, False)
+        names = predicate_names(body.predicate)
+        atoms = [self.it_atom(n, body.finite is None and not body.verbal) for n in names]
+        op = body.predicate.op if isinstance(body.predicate, Junction) else "and"
+        formula = _join(op, list(atoms))
+        return _negate_reading(formula) if body.negative else formula
+
+    def it_atom(self, predicate: str, copular: bool) -> Atom:
+        if copular:
+            return Atom(f"it is {predicate}")
+        verb, _, rest = predicate[3:].partition(" ")
+        return Atom(" ".join(filter(None, ["it", third_person(verb), rest])))
+
+    def there(self, node: Any) -> Formula:
+        if node.data == "there_no":
+            head = " ".join(str(t) for t in node.children[-1].children)
+            name = self.noun(head, True)
+            return Categorical("no", name, name, True)
+        _, copula, preds = node.children
+        negative = copula.data == "copula_not"
+        plural = self.copula_plural(copula)
+        column = _column(preds)
+        if preds.data != "preds" or len(preds.children) != 1:
+            raise Refusal("'there is' takes one noun phrase", column)
+        pred_tree = preds.children[0]
+        has_article = any(str(t.type) == "A" for t in pred_tree.children)
+        words = [str(t) for t in pred_tree.children if str(t.type) != "A"]
+        if plural is False and not has_article:
+            raise Refusal("'there is' takes 'a' or 'an' before the noun", column)
+        name = self.noun(" ".join(words), not has_article)
+        return Categorical("no" if negative else "some", name, name, True)
+
+    # ------------------------------------------------------------------ phrases
+
+    def body(self, node: Any) -> Body:
+        """What is said of the subject: `is (not) P`, `V`, `does not V`."""
+        if node.data == "copula_preds":
+            copula, preds = node.children
+            plural = self.copula_plural(copula)
+            negative = copula.data == "copula_not"
+            predicate, nouns = self.predicates(preds, plural)
+            if preds.data == "preds_nor":
+                if negative:
+                    raise Refusal("'not ... neither' is a double negation", _column(preds))
+                negative = True
+            elif negative and isinstance(predicate, Junction):
+                raise Refusal(
+                    "'not' before 'P and Q' / 'P or Q' is ambiguous: say 'neither P nor Q', "
+                    "or write two sentences",
+                    _column(preds),
+                )
+            return Body(negative, predicate, plural, False, None, nouns)
+        vps = node.children[-1]
+        first = node.children[0]
+        kind = str(first.type) if isinstance(first, Token) else ""
+        if node.data == "verbs_not":
+            plural = {"DONOT": True, "DOESNOT": False}.get(kind)
+            return Body(True, self.verb_phrases(vps, finite=False), plural, True, None)
+        if node.data == "verbs_will":
+            return Body(False, self.verb_phrases(vps, finite=False), None, True, None)
+        return Body(False, self.verb_phrases(vps, finite=True), self.verb_number(vps), True, vps)
+
+    def verb_number(self, vps: Any) -> bool:
+        """True for plain (plural) verbs, False for third-person singular ones."""
+        for vp in _subtrees(vps, "vp"):
+            verb = str(vp.children[0])
+            if verb.endswith(_NOT_VERBS):
+                raise Refusal(
+                    f"'{verb}' looks like an adjective or a noun, not a verb: "
+                    "did you mean 'is'/'are'?",
+                    _column(vp),
+                )
+        numbers = {base_verb(str(vp.children[0])) is None for vp in _subtrees(vps, "vp")}
+        if len(numbers) != 1:
+            raise Refusal("the verbs do not agree with each other", _column(vps))
+        return numbers.pop()
+
+    def agree_verb(self, body: Body, plural: bool | None) -> None:
+        if (
+            body.finite is not None
+            and plural is not None
+            and self.verb_number(body.finite) != plural
+        ):
+            raise Refusal("the verb does not agree with its subject", _column(body.finite))
+
+    def verb_phrases(self, node: Any, finite: bool) -> str | Junction:
+        names = []
+        for vp in _subtrees(node, "vp"):
+            words = [str(t) for t in vp.children]
+            verb = words[0]
+            if finite:
+                base = base_verb(verb)
+                if base is not None:
+                    verb = base
+                elif verb.endswith("ed"):
+                    raise Refusal(
+                        f"'{verb}': verbs are read in the present tense (was/were/will be "
+                        "are normalised, other past forms are not)",
+                        _column(vp),
+                    )
+            elif base_verb(verb) is not None and verb not in ("is",):
+                raise Refusal(f"'{verb}' after 'do not' should be the plain verb", _column(vp))
+            names.append("to " + " ".join([verb, *words[1:]]))
+        if len(names) == 1:
+            return names[0]
+        return Junction("and" if node.data == "vps_and" else "or", tuple(names))
+
+    def copula_plural(self, node: Any) -> bool | None:
+        kind = str(node.children[0].type)
+        return {"IS": False, "ARE": True}.get(kind)
+
+    def noun(self, phrase: str, plural: bool) -> str:
+        words = phrase.split()
+        if plural:
+            words[-1] = singular(words[-1])
+        return " ".join(words)
+
+    def noun_phrases(self, node: Any, plural: bool | None) -> tuple[list[str], str | None]:
+        nps = _subtrees(node, "np") if node.data != "np" else [node]
+        op = {"nps_and": "and", "nps_or": "or"}.get(node.data)
+        names = []
+        for np in nps:
+            words = [str(t) for t in np.children]
+            plural_np = is_plural(words[-1]) if plural is None else plural
+            if plural_np is False and is_plural(words[-1]) and words[-1] not in _INVARIANT:
+                raise Refusal(f"'{words[-1]}' is plural here", _column(np))
+            if plural_np and not is_plural(words[-1]):
+                raise Refusal(f"'{words[-1]}' is not a plural noun", _column(np))
+            names.append(self.noun(" ".join(words), plural_np))
+        return names, op
+
+    def names(self, node: Any) -> tuple[list[tuple[str, bool]], str | None]:
+        trees = _subtrees(node, "name", "definite") if node.data.startswith("names") else [node]
+        op = {"names_and": "and", "names_or": "or"}.get(node.data)
+        found = []
+        for tree in trees:
+            words = [str(t) for t in tree.children]
+            capitalized = str(tree.children[0].type) == "TITLE" or all(
+                int(t.column or 0) in self.capitals for t in tree.children[1:]
+            )
+            if tree.data == "definite":
+                words = ["the", *words[1:]] if words[0] == "the" else words
+            found.append((" ".join(words), capitalized))
+        return found, op
+
+    def predicates(self, node: Any, plural: bool | None) -> tuple[str | Junction, frozenset[str]]:
+        names, nouns = [], set()
+        trees = _subtrees(node, "pred")
+        for pred in trees:
+            words = [str(t) for t in pred.children if str(t.type) != "A"]
+            has_article = len(words) != len(pred.children)
+            first = pred.children[0]
+            if len(trees) > 1 and not has_article and int(first.column or 0) in self.capitals:
+                raise Refusal(
+                    f"'{first}' starts like a new sentence, not a predicate", _column(pred)
+                )
+            if has_article and plural:
+                raise Refusal("'a'/'an' after 'are'", _column(pred))
+            name = self.noun(" ".join(words), bool(plural) and not has_article)
+            if has_article or name != " ".join(words):
+                nouns.add(name)
+            names.append(name)
+        if len(names) == 1:
+            return names[0], frozenset(nouns)
+        op = "and" if node.data == "preds_and" else "or"
+        if len(set(names)) != len(names):
+            raise Refusal("a predicate is repeated", _column(node))
+        return Junction(op, tuple(names), frozenset(nouns)), frozenset(nouns)
+
+
+def _negate_reading(formula: Formula) -> Formula:
+    if isinstance(formula, Not):
+        return formula.operand
+    return Not(formula)

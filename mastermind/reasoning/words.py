@@ -1,0 +1,115 @@
+"""Singular and plural forms by the inflect library, and English verb agreement.
+
+inflect 7 decorates its engine with typeguard's `@typechecked`, which re-parses inflect's own
+source at import (about 1.7 s). The checks it adds only guard inflect's argument types, which we
+control, so inflect is imported once, lazily, with that decorator as the identity (about 0.1 s).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import inflect
+
+_lock = threading.Lock()
+_engine: inflect.engine | None = None
+
+# Words inflect would wrongly strip of a final "s" (famous → famou, bus → bu, physics → physic):
+# adjectives and singular nouns that only look plural.
+_LOOKS_PLURAL = ("ous", "ss", "us", "is", "ics", "ws", "as")
+
+
+def engine() -> inflect.engine:
+    """The shared inflect engine, imported on first use."""
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                import typeguard
+
+                original = typeguard.typechecked
+
+                def identity(target: Any = None, **_: Any) -> Any:
+                    return target if target is not None else (lambda f: f)
+
+                typeguard.typechecked = identity
+                try:
+                    import inflect
+                finally:
+                    typeguard.typechecked = original
+                _engine = inflect.engine()
+    return _engine
+
+
+@lru_cache(maxsize=4096)
+def singular(word: str) -> str:
+    """The singular of a plural noun (`wolves` → `wolf`); other words unchanged."""
+    if len(word) < 3 or (word.endswith(_LOOKS_PLURAL) and word not in _PLURAL_ANYWAY):
+        return word
+    found = engine().singular_noun(word)
+    if isinstance(found, str) and found:
+        _seen_plural.setdefault(found, word)
+        return found
+    return word
+
+
+_seen_plural: dict[str, str] = {}  # singular → the plural a sentence used (thief → thieves)
+
+
+_PLURAL_ANYWAY = frozenset({"gases", "buses", "glasses", "classes", "bosses", "kisses"})
+
+
+@lru_cache(maxsize=4096)
+def is_plural(word: str) -> bool:
+    """Does the noun look plural (`cats`, `men`, `wolves`, `sheep` counts as both)?"""
+    return singular(word) != word or word in _INVARIANT
+
+
+_INVARIANT = frozenset({"sheep", "fish", "deer", "people", "species", "series", "aircraft"})
+
+
+def plural(phrase: str) -> str:
+    """The plural of a noun phrase (`black cat` → `black cats`, `person` → `people`)."""
+    words = phrase.split()
+    if not words:
+        return phrase
+    found = _seen_plural.get(words[-1]) or engine().plural_noun(words[-1])
+    return " ".join([*words[:-1], found or words[-1]])
+
+
+def third_person(verb: str) -> str:
+    """`bark` → `barks`, `fly` → `flies`, `go` → `goes`, `have` → `has`, `be` → `is`."""
+    special = {"have": "has", "be": "is", "do": "does", "go": "goes"}
+    if verb in special:
+        return special[verb]
+    if verb.endswith(("s", "x", "z", "ch", "sh", "o")):
+        return verb + "es"
+    if verb.endswith("y") and len(verb) > 1 and verb[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+@lru_cache(maxsize=4096)
+def base_verb(verb: str) -> str | None:
+    """The base form of a present-tense third-person verb (`barks` → `bark`), or None when
+    the word is not one (`bark`, `rained`)."""
+    special = {"has": "have", "is": "be", "does": "do", "goes": "go"}
+    if verb in special:
+        return special[verb]
+    if not verb.endswith("s") or verb.endswith(("ss", "us", "ous", "is")) or len(verb) < 3:
+        return None
+    if verb.endswith("ies") and len(verb) > 4:
+        return verb[:-3] + "y"
+    if verb.endswith(("sses", "shes", "ches", "xes", "zzes", "oes")):
+        return verb[:-2]
+    return verb[:-1]
+
+
+@lru_cache(maxsize=4096)
+def with_article(phrase: str) -> str:
+    """`man` → `a man`, `owl` → `an owl`."""
+    found = engine().a(phrase)
+    return found if isinstance(found, str) and found else phrase
