@@ -12,10 +12,11 @@ from typing import Any, Literal
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agents.socratic import ENGINE
+from agents.socratic import decide
 from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import RetryableStepError, StepError
 from mastermind.language.model import Duration
+from mastermind.reasoning.engine import claim_of
 
 
 class Message(BaseModel):
@@ -37,6 +38,9 @@ class LlmParams(Params):
     timeout: Duration = 60.0
     validate_with: Literal["socratic"] | None = None
     premises: list[str] = Field(default_factory=list, description="for validate_with: socratic")
+    reading: Literal["boolean", "traditional"] = Field(
+        "boolean", description="for validate_with: socratic"
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> LlmParams:
@@ -47,9 +51,39 @@ class LlmParams(Params):
         return self
 
 
+async def check_answer(
+    premises: list[str], content: str, reading: str, ctx: StepContext
+) -> dict[str, Any]:
+    """Fail closed: the answer is accepted only if every premise and the claim were read, the
+    premises are consistent, and the claim follows from them."""
+    conclusion = claim_of(content)
+    request = {
+        "premises": premises,
+        "conclusion": conclusion or None,
+        "operation": "validate",
+        "reading": reading,
+    }
+    checked = await decide(request, ctx.services)
+    reasons = [f"{r['premise']!r} cannot be read: {r['reason']}" for r in checked["rejected"]]
+    if not conclusion:
+        reasons.append("the answer has no claim to check")
+    elif checked.get("consistent") is False:
+        reasons.append("the premises are inconsistent, so anything would follow")
+    elif checked.get("valid") is not True and not checked["rejected"]:
+        reasons.append("the claim does not follow from the premises")
+    accepted = not reasons and checked.get("valid") is True and checked.get("consistent") is True
+    return {
+        "accepted": accepted,
+        "conclusion": conclusion,
+        "validation": checked,
+        "rejected_because": reasons,
+    }
+
+
 class LlmAgent(Agent[LlmParams]):
     """Outputs `content`, `model`, `finish_reason`, `usage`; with validate_with: `accepted`,
-    `conclusion`, and the socratic `validation` (with a counter-example when rejected)."""
+    `conclusion` (the claim read from the answer's first line), `rejected_because`, and the
+    socratic `validation` (with a counter-example when the claim does not follow)."""
 
     name = "llm"
     Params = LlmParams
@@ -93,15 +127,7 @@ class LlmAgent(Agent[LlmParams]):
             "usage": reply.get("usage", {}),
         }
         if params.validate_with == "socratic":
-            conclusion = content.strip().splitlines()[0].strip() if content.strip() else ""
-            request = {
-                "premises": params.premises,
-                "conclusion": conclusion,
-                "operation": "validate",
-            }
-            checked = await ctx.services.process_pool.run(ENGINE, [request])
-            accepted = checked.get("valid") is True and checked.get("consistent") is True
-            result.update(accepted=accepted, conclusion=conclusion, validation=checked)
+            result.update(await check_answer(params.premises, content, params.reading, ctx))
         return result
 
     async def _post(

@@ -2,22 +2,36 @@
 if not, what situation shows it does not)? What follows from them? What depends on a premise?
 
 Premises and conclusion are controlled English or propositional syntax (see
-mastermind/reasoning/parse.py). Entailment is decided exactly by a SAT solver, in the process
-pool, because it is CPU work.
+mastermind/reasoning/grammar.py). Entailment is decided exactly by a SAT solver. That is CPU
+work, so it runs in the process pool; a small request (see `is_small`) is decided in a thread
+instead, because starting the pool takes longer than deciding it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import asyncio
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import StepError
 from mastermind.language.templates import has_expression
+from mastermind.reasoning.engine import evaluate, is_small
 from mastermind.reasoning.parse import PremiseError, parse_premise
 
+if TYPE_CHECKING:
+    from mastermind.engine.agent import StepServices
+
 ENGINE = "mastermind.reasoning.engine:evaluate"
+
+
+async def decide(request: dict[str, Any], services: StepServices) -> dict[str, Any]:
+    """Run the Socratic engine on a request: in a thread when small, else in the pool."""
+    if is_small(request):
+        return await asyncio.to_thread(evaluate, request)
+    result: dict[str, Any] = await services.process_pool.run(ENGINE, [request])
+    return result
 
 
 class SocraticParams(Params):
@@ -25,6 +39,10 @@ class SocraticParams(Params):
     conclusion: str | None = Field(None, description="omit to derive what follows")
     operation: Literal["validate", "derive", "challenge", "truth_table"] | None = Field(
         None, description="default: validate with a conclusion, derive without"
+    )
+    reading: Literal["boolean", "traditional"] = Field(
+        "boolean",
+        description="traditional: every term is assumed to be non-empty (existential import)",
     )
     remove: int | None = Field(None, ge=1, description="challenge: the premise (1-based) to drop")
     on_rejected: Literal["fail", "report"] = Field(
@@ -60,8 +78,9 @@ class SocraticAgent(Agent[SocraticParams]):
             "conclusion": params.conclusion,
             "operation": operation,
             "remove": (params.remove or 1) - 1,
+            "reading": params.reading,
         }
-        result: dict[str, Any] = await ctx.services.process_pool.run(ENGINE, [request])
+        result = await decide(request, ctx.services)
         if result["rejected"] and params.on_rejected == "fail":
             reasons = "; ".join(r["reason"] for r in result["rejected"])
             raise StepError(reasons)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -587,3 +588,39 @@ def evaluate(request: dict[str, Any]) -> dict[str, Any]:
     else:
         result["derived"] = []
     return result
+
+
+# Small requests are decided in a thread of the calling process instead of the process pool:
+# starting the pool costs a second or two, deciding them costs a few milliseconds.
+SMALL_PREMISES = 12
+SMALL_DERIVE_PREMISES = 6
+SMALL_TEXT = 1500
+
+
+def is_small(request: dict[str, Any]) -> bool:
+    """Is the request cheap enough to decide without the process pool?"""
+    premises = request.get("premises", [])
+    text = sum(len(p) for p in premises) + len(request.get("conclusion") or "")
+    operation = request.get("operation", "validate")
+    limit = SMALL_PREMISES if operation in ("validate", "truth_table") else SMALL_DERIVE_PREMISES
+    if operation == "validate" and not request.get("conclusion"):
+        limit = SMALL_DERIVE_PREMISES  # without a conclusion, validate also derives
+    return len(premises) <= limit and text <= SMALL_TEXT
+
+
+_MARKERS = re.compile(
+    r"^\s*(?:[-*•>]+|\d+[.)]|\(?[a-z]\))?\s*"  # list markers: "-", "*", "1.", "2)", "a)"
+    r"(?:(?:therefore|thus|hence|so|consequently|conclusion|answer|in conclusion)\b[,:]?\s*)?",
+    re.IGNORECASE,
+)
+
+
+def claim_of(answer: str) -> str:
+    """The claim in a model's answer: its first non-empty line without list markers, bold or
+    italics, quotes, or a leading `Therefore,`."""
+    line = next((ln for ln in answer.splitlines() if ln.strip()), "")
+    line = re.sub(r"\*\*|__|(?<!\w)[*_](?=\w)|(?<=\w)[*_](?!\w)|`", "", line).strip()
+    for _ in range(2):
+        line = _MARKERS.sub("", line, count=1).strip()
+        line = line.strip("\"'“”‘’ ").strip()
+    return line
