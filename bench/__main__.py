@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import agents_bench, daemon_load, e2e, engine, loading, scaleout, soak
+from bench import agents_bench, daemon_load, e2e, engine, loading, scaleout, soak, socratic_bench
 from bench.core import Benchmark, Figure, table, write_report
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -17,7 +17,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "durable": engine.durable,
     "chain": engine.chain_latency,
     "io": engine.io_concurrency,
-    "socratic": agents_bench.socratic,
+    "socratic": socratic_bench.socratic,
     "cpu": agents_bench.cpu_fan_out,
     "http": agents_bench.http,
     "scaleout": scaleout.scaleout,

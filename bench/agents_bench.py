@@ -1,4 +1,4 @@
-"""Agents against their raw baselines: SAT entailment, CPU fan-out, HTTP throughput."""
+"""Agents against their raw baselines: CPU fan-out, HTTP throughput (Socratic: socratic_bench)."""
 
 from __future__ import annotations
 
@@ -17,34 +17,6 @@ from bench.core import Figure
 from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.coordinator import Coordinator, Settings
 from mastermind.language.loader import load_text
-from mastermind.reasoning.engine import evaluate
-
-
-def socratic(quick: bool) -> list[Figure]:
-    """Entailment time by number of variables: a chain x0 -> x1 -> ... plus noise clauses."""
-    figures = []
-    for n in (5, 10, 20, 30):
-        premises = [f"x{i} -> x{i + 1}" for i in range(n - 1)]
-        premises += [f"(x{i} & x{(i * 7) % n}) | ~x{(i * 3) % n}" for i in range(n)] + ["x0"]
-        request = {"premises": premises, "conclusion": f"x{n - 1}"}
-        assert evaluate(request)["valid"] is True
-        runs = 3 if quick else 11
-        times = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            evaluate(request)
-            times.append(time.perf_counter() - started)
-        figures.append(
-            Figure(
-                f"socratic entailment, {n} variables",
-                statistics.median(times) * 1000,
-                "ms",
-                target="< 50 ms at 20" if n == 20 else "",
-                higher_is_better=False,
-            )
-        )
-    return figures
-
 
 CPU_FLOW = """
 name: cpu_bench

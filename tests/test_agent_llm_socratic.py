@@ -3,54 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from aiohttp import web
 
 from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.clock import FakeClock
 from mastermind.engine.coordinator import Coordinator, Settings
 from mastermind.language.loader import Definition
 from mastermind.store.events import Event, RunStatus
-from tests.servers import serve
+from tests.servers import chat_server, serve
 
 Load = Callable[[str], Definition]
-
-
-def chat_server(
-    answers: list[str], status: list[int] | None = None
-) -> tuple[web.Application, list[dict[str, Any]]]:
-    """A minimal OpenAI-compatible /v1/chat/completions: answers in order."""
-    seen: list[dict[str, Any]] = []
-    statuses = list(status or [])
-
-    async def completions(request: web.Request) -> web.Response:
-        body = await request.json()
-        seen.append({"body": body, "auth": request.headers.get("Authorization")})
-        if statuses:
-            code = statuses.pop(0)
-            if code != 200:
-                return web.json_response({"error": {"message": "slow down"}}, status=code)
-        content = answers.pop(0)
-        return web.json_response(
-            {
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-            }
-        )
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", completions)
-    return app, seen
 
 
 FLOW = """

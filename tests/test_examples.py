@@ -13,8 +13,7 @@ from mastermind.engine.coordinator import Coordinator, Settings
 from mastermind.engine.run import RunResult
 from mastermind.language.loader import load_file
 from mastermind.store.events import Event, RunStatus
-from tests.servers import serve
-from tests.test_agent_llm_socratic import chat_server
+from tests.servers import chat_server, serve
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 EXAMPLES = sorted(p.stem for p in WORKFLOWS.glob("*.yaml"))

@@ -1,9 +1,21 @@
-"""`mastermind socratic` with piped input, as a real subprocess."""
+"""`mastermind socratic` with piped input, as a real subprocess (and a real chat server)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+from tests.servers import chat_server, serve
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("MASTERMIND_LLM_API_KEY", None)
+    return env
 
 
 def test_console_session_from_a_pipe() -> None:
@@ -12,10 +24,10 @@ def test_console_session_from_a_pipe() -> None:
             "add All humans are mortal.",
             "add Socrates is a human.",
             "add All humans mortal",
+            "add Most humans are bald.",
             "premises",
             "conclude Socrates is mortal.",
             "conclude",
-            "challenge 2",
             "frobnicate",
             "exit",
             "add never reached",
@@ -26,15 +38,90 @@ def test_console_session_from_a_pipe() -> None:
         input=script,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=60,
+        env=_env(),
     )
-    assert done.returncode == 0
+    assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "(1) all humans are mortal" in out
-    assert "rejected: 'mortal' looks like an adjective or a noun" in out
+    assert "(1) read as: all humans are mortal" in out
+    assert "(2) read as: Socrates is a human" in out
+    assert "rejected (column 12): 'mortal' looks like an adjective or a noun" in out
+    assert "rejected (column 1): 'most': only the quantifiers" in out
+    assert "nearest accepted forms: All S are P." in out
+    assert "(2) Socrates is a human.  [read as: Socrates is a human]" in out
+    assert "(3)" not in out  # refused sentences are not kept
     assert "VALID: it follows: Socrates is mortal" in out
+    assert "no model configured" in out
     assert "follows: some humans are mortal; Socrates is mortal" in out
-    assert "no longer follows: some humans are mortal; Socrates is mortal" in out
     assert "unknown command 'frobnicate'" in out
     assert "never reached" not in out
     assert "socratic>" not in out  # no prompt when not a terminal
+
+
+async def test_console_with_a_model_and_a_premises_file(tmp_path: Path) -> None:
+    premises = tmp_path / "premises.json"
+    premises.write_text(json.dumps({"premises": ["All men are mortal.", "Socrates is a man."]}))
+    app, seen = chat_server(
+        [
+            "1. **Therefore, Socrates is mortal.**\nAll men are mortal, and he is one.",
+            "Plato is mortal.",
+        ]
+    )
+    script = "\n".join(
+        [
+            "premises",
+            "set_tokens 40",
+            "conclude",
+            "conclude",
+            "add Socrates is a philosopher.",
+            "add If Socrates is mortal then Socrates is finite.",
+            "add All men are mortal.",
+            "challenge 1",
+            "reading traditional",
+            "conclude Some men are mortal.",
+            "exit",
+        ]
+    )
+    async with serve(app) as base:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "mastermind",
+            "socratic",
+            "--premises",
+            str(premises),
+            "--base-url",
+            f"{base}/v1",
+            "--model",
+            "tiny",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**_env(), "MASTERMIND_LLM_API_KEY": "sk-console"},
+        )
+        async with asyncio.timeout(60):
+            stdout, stderr = await process.communicate(script.encode())
+    out = stdout.decode()
+    assert process.returncode == 0, stderr.decode()
+    assert f"loaded 2 premises from {premises}" in out  # the session resumed
+    assert "the model may use up to 40 tokens" in out
+    # the first proposal is read without its list marker, bold and "Therefore,"
+    assert "model proposes: Socrates is mortal.\nVALID: it follows: Socrates is mortal" in out
+    assert "model proposes: Plato is mortal.\nINVALID: it does not follow: Plato is mortal" in out
+    assert out.count("\naccepted\n") == 1 and out.count("\nnot accepted\n") == 1
+    assert len(seen) == 2
+    request = seen[0]["body"]
+    assert request["model"] == "tiny" and request["max_tokens"] == 40
+    assert "1. All men are mortal.\n2. Socrates is a man." in request["messages"][-1]["content"]
+    assert seen[0]["auth"] == "Bearer sk-console"
+    # challenge 1 drops premise 1 and the later copy of it; what depended on it is named
+    assert "removed: All men are mortal.; All men are mortal." in out
+    assert "no longer follows:" in out and "Socrates is finite" in out
+    saved = json.loads(premises.read_text())["premises"]
+    assert saved == [
+        "Socrates is a man.",
+        "Socrates is a philosopher.",
+        "If Socrates is mortal then Socrates is finite.",
+    ]
+    assert "reading: traditional" in out
+    assert "INVALID: it does not follow: some men are mortal" in out  # no premise about men now

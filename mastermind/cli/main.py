@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mastermind import __version__
 from mastermind.engine.agent import AgentRegistry
@@ -51,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     socratic = sub.add_parser("socratic", help="interactive premise / challenge / conclude console")
+    socratic.add_argument(
+        "--premises", metavar="FILE", help="JSON file the premises are loaded from and saved to"
+    )
+    socratic.add_argument(
+        "--config", help="daemon config whose agents.llm (base_url, model, api_key) is the model"
+    )
+    socratic.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. .../v1")
+    socratic.add_argument("--model", help="model name for `conclude`")
     socratic.set_defaults(handler=cmd_socratic)
 
     from mastermind.cli.client import add_client_commands
@@ -118,10 +128,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_socratic(args: argparse.Namespace) -> int:
-    """The interactive reasoning console (reads commands from stdin)."""
-    from mastermind.cli.socratic_console import run_console
+    """The interactive reasoning console (reads commands from stdin). The model's key comes
+    from the config's agents.llm.api_key or the environment variable MASTERMIND_LLM_API_KEY."""
+    from mastermind.cli.socratic_console import Model, run_console
 
-    return run_console()
+    settings: dict[str, Any] = {}
+    if args.config:
+        from mastermind.service.config import load_config
+
+        settings = dict(load_config(args.config).agents.get("llm", {}))
+    base_url = args.base_url or settings.get("base_url")
+    name = args.model or settings.get("model")
+    key = os.environ.get("MASTERMIND_LLM_API_KEY") or str(settings.get("api_key") or "")
+    model = Model(str(base_url), str(name), key) if base_url and name else None
+    premises = Path(args.premises) if args.premises else None
+    return run_console(model=model, premises_file=premises)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

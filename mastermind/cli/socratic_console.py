@@ -1,40 +1,76 @@
 """`mastermind socratic`: keep premises, challenge them, draw and check conclusions.
 
+The commands of the original SocraticReasoning program, made exact: premises are read by the
+grammar (each shown as read), `conclude` asks the configured OpenAI-compatible model for a
+conclusion and shows it with the solver's verdict, `challenge` drops a premise (and premises
+equivalent to it), `set_tokens` bounds the model's answer, and with `--premises FILE` the
+premises are loaded from and saved to a JSON file, so a session can be resumed.
+
 Works at a terminal (with a prompt) and with piped input (one command per line).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sys
-from typing import TextIO
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
 
-from mastermind.reasoning.engine import evaluate
-from mastermind.reasoning.parse import ACCEPTED_FORMS, PremiseError, parse_premise
+from mastermind.reasoning.engine import READINGS, claim_of, evaluate
+from mastermind.reasoning.parse import PremiseError, parse_premise
 
-HELP = (
-    """\
+HELP = """\
 commands:
   add PREMISE          add a premise (controlled English or propositional syntax)
-  premises             list the premises
+  premises             list the premises, as written and as read
   remove N             drop premise N
-  conclude [CLAIM]     with a claim: does it follow? without: what follows?
-  challenge N          which conclusions stop following without premise N?
+  conclude             ask the model for a conclusion and check it (without a model: derive)
+  conclude CLAIM       does the claim follow from the premises?
+  derive               what follows from the premises?
+  challenge N          drop premise N (and premises equivalent to it): what no longer follows?
   truth [CLAIM]        the truth table (propositional premises, up to 12 variables)
+  reading [NAME]       boolean (default) or traditional (every term is non-empty)
+  set_tokens N         most tokens the model may use for a conclusion
+  save [FILE] / load FILE   premises to / from a JSON file (default: the --premises file)
   clear                drop every premise
   help                 this text
   exit                 leave (also: quit, Ctrl-D)
-forms: """
-    + ACCEPTED_FORMS
+Sentences: see docs/agents.md (All S are P. / Socrates is a man. / If it rains, the ground is
+wet. / It rains only if there are clouds. / p -> q ...). A sentence outside the grammar is
+refused with the reason and the nearest accepted forms."""
+
+SYSTEM = (
+    "You are a careful logician. Given numbered premises, state one conclusion that follows "
+    "from them. Answer with that conclusion only, as one plain English sentence on the first "
+    "line, in the same words the premises use."
 )
 
 
-class Console:
-    """The seed's premise / challenge / conclude loop, made exact."""
+@dataclass(slots=True)
+class Model:
+    """An OpenAI-compatible chat-completions endpoint."""
 
-    def __init__(self, out: TextIO) -> None:
+    base_url: str
+    model: str
+    api_key: str = ""
+    timeout: float = 60.0
+
+
+class Console:
+    """The premise / challenge / conclude loop."""
+
+    def __init__(
+        self, out: TextIO, *, model: Model | None = None, premises_file: Path | None = None
+    ) -> None:
         self.out = out
+        self.model = model
+        self.premises_file = premises_file
         self.premises: list[str] = []
+        self.reading = "boolean"
+        self.max_tokens = 256
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -43,7 +79,7 @@ class Console:
         """Run one command; False means exit."""
         command, _, rest = line.strip().partition(" ")
         command, rest = command.lower(), rest.strip()
-        if not command:
+        if not command or command.startswith("#"):
             return True
         if command in ("exit", "quit"):
             return False
@@ -54,6 +90,8 @@ class Console:
             handler(rest)
         return True
 
+    # ------------------------------------------------------------------ premises
+
     def cmd_help(self, rest: str) -> None:
         self.say(HELP)
 
@@ -61,20 +99,24 @@ class Console:
         try:
             formula = parse_premise(rest)
         except PremiseError as exc:
-            self.say(f"rejected: {exc.why}. accepted forms: {ACCEPTED_FORMS}")
+            where = f" (column {exc.column})" if exc.column else ""
+            self.say(f"rejected{where}: {exc.why}")
+            self.say("  nearest accepted forms: " + "; ".join(exc.nearest))
             return
         self.premises.append(rest)
-        self.say(f"({len(self.premises)}) {formula}")
+        self.say(f"({len(self.premises)}) read as: {formula}")
+        self._autosave()
 
     def cmd_premises(self, rest: str) -> None:
         if not self.premises:
             self.say("no premises yet; add one with: add All humans are mortal.")
         for number, text in enumerate(self.premises, 1):
-            self.say(f"({number}) {text}")
+            self.say(f"({number}) {text}  [read as: {parse_premise(text)}]")
 
     def cmd_clear(self, rest: str) -> None:
         self.premises.clear()
         self.say("premises cleared")
+        self._autosave()
 
     def _number(self, rest: str) -> int | None:
         if not rest.isdigit() or not 1 <= int(rest) <= len(self.premises):
@@ -86,45 +128,110 @@ class Console:
         number = self._number(rest)
         if number is not None:
             self.say(f"removed ({number}) {self.premises.pop(number - 1)}")
+            self._autosave()
 
-    def cmd_conclude(self, rest: str) -> None:
-        result = evaluate({"premises": self.premises, "conclusion": rest or None})
+    def cmd_reading(self, rest: str) -> None:
+        if rest:
+            if rest.lower() not in READINGS:
+                self.say(f"readings: {', '.join(READINGS)}")
+                return
+            self.reading = rest.lower()
+        self.say(f"reading: {self.reading}")
+
+    def cmd_set_tokens(self, rest: str) -> None:
+        if not rest.isdigit() or not 1 <= int(rest) <= 100_000:
+            self.say("expected a number of tokens from 1 to 100000")
+            return
+        self.max_tokens = int(rest)
+        self.say(f"the model may use up to {self.max_tokens} tokens")
+
+    # ------------------------------------------------------------------ reasoning
+
+    def _evaluate(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return evaluate({"premises": self.premises, "reading": self.reading, **request})
+        except ValueError as exc:
+            self.say(f"cannot: {exc}")
+            return None
+
+    def _verdict(self, result: dict[str, Any]) -> None:
         if result["rejected"]:
             self.say(f"rejected: {result['rejected'][0]['reason']}")
             return
         if not result["consistent"]:
             self.say("the premises are inconsistent")
-        if rest:
-            verdict = "VALID: it follows" if result["valid"] else "INVALID: it does not follow"
-            self.say(f"{verdict}: {result['conclusion']}")
-        else:
-            derived = result["derived"]
-            self.say("follows: " + ("; ".join(derived) if derived else "nothing new"))
+        verdict = "VALID: it follows" if result["valid"] else "INVALID: it does not follow"
+        self.say(f"{verdict}: {result['conclusion']}")
+        if result.get("form"):
+            self.say(f"  form: {result['form']}")
         for line in result.get("explanation", []):
             self.say(f"  {line}")
         if result.get("counterexample"):
             self.say(f"  counter-example: {json.dumps(result['counterexample'])}")
 
+    def cmd_conclude(self, rest: str) -> None:
+        if rest:
+            result = self._evaluate({"conclusion": rest})
+            if result is not None:
+                self._verdict(result)
+            return
+        if self.model is None:
+            self.say("no model configured (--base-url and --model, or --config): deriving")
+            self.cmd_derive("")
+            return
+        if not self.premises:
+            self.say("no premises yet")
+            return
+        try:
+            answer = asyncio.run(propose(self.model, self.premises, self.max_tokens))
+        except ModelError as exc:
+            self.say(f"the model did not answer: {exc}")
+            return
+        claim = claim_of(answer)
+        self.say(f"model proposes: {claim or '(nothing)'}")
+        if not claim:
+            return
+        result = self._evaluate({"conclusion": claim})
+        if result is not None:
+            self._verdict(result)
+            accepted = result["valid"] is True and result["consistent"] and not result["rejected"]
+            self.say("accepted" if accepted else "not accepted")
+
+    def cmd_derive(self, rest: str) -> None:
+        result = self._evaluate({"operation": "derive"})
+        if result is None:
+            return
+        if not result["consistent"]:
+            self.say("the premises are inconsistent")
+        derived = result["derived"]
+        self.say("follows: " + ("; ".join(derived) if derived else "nothing new"))
+        for line in result.get("explanation", []):
+            self.say(f"  {line}")
+
     def cmd_challenge(self, rest: str) -> None:
         number = self._number(rest)
         if number is None:
             return
-        result = evaluate(
-            {"premises": self.premises, "operation": "challenge", "remove": number - 1}
-        )
-        self.say(f"without: {'; '.join(result['removed'])}")
+        result = self._evaluate({"operation": "challenge", "remove": number - 1})
+        if result is None:
+            return
+        readings = set(result["removed"])  # the premise, and premises equivalent to it
+        removed = [
+            text
+            for i, text in enumerate(self.premises)
+            if i == number - 1 or str(parse_premise(text)) in readings
+        ]
+        self.premises = [text for text in self.premises if text not in removed]
+        self.say(f"removed: {'; '.join(removed)}")
         lost = result["no_longer_follow"]
         self.say("no longer follows: " + ("; ".join(lost) if lost else "nothing"))
         kept = result["still_follow"]
         self.say("still follows: " + ("; ".join(kept) if kept else "nothing"))
+        self._autosave()
 
     def cmd_truth(self, rest: str) -> None:
-        try:
-            result = evaluate(
-                {"premises": self.premises, "conclusion": rest or None, "operation": "truth_table"}
-            )
-        except ValueError as exc:
-            self.say(f"no truth table: {exc}")
+        result = self._evaluate({"conclusion": rest or None, "operation": "truth_table"})
+        if result is None:
             return
         names = result["variables"]
         head = [*names, *(f"({i})" for i in range(1, len(self.premises) + 1))]
@@ -138,10 +245,115 @@ class Console:
             mark = "  <- all premises true" if all(row["premises"]) else ""
             self.say(" ".join(f"{'T' if c else 'F':>5}" for c in cells) + mark)
 
+    # ------------------------------------------------------------------ files
 
-def run_console(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    def cmd_save(self, rest: str) -> None:
+        path = Path(rest) if rest else self.premises_file
+        if path is None:
+            self.say("save where? save FILE (or start with --premises FILE)")
+            return
+        try:
+            save_premises(path, self.premises)
+        except OSError as exc:
+            self.say(f"cannot save to {path}: {exc}")
+            return
+        self.say(f"saved {len(self.premises)} premises to {path}")
+
+    def cmd_load(self, rest: str) -> None:
+        if not rest:
+            self.say("load FILE")
+            return
+        self.load(Path(rest))
+
+    def load(self, path: Path) -> None:
+        try:
+            texts = load_premises(path)
+        except (OSError, ValueError) as exc:
+            self.say(f"cannot load {path}: {exc}")
+            return
+        loaded = []
+        for text in texts:
+            try:
+                parse_premise(text)
+            except PremiseError as exc:
+                self.say(f"skipped {text!r}: {exc.why}")
+                continue
+            loaded.append(text)
+        self.premises = loaded
+        self.say(f"loaded {len(loaded)} premises from {path}")
+
+    def _autosave(self) -> None:
+        if self.premises_file is not None:
+            try:
+                save_premises(self.premises_file, self.premises)
+            except OSError as exc:
+                self.say(f"cannot save to {self.premises_file}: {exc}")
+
+
+def save_premises(path: Path, premises: list[str]) -> None:
+    """Write `{"premises": [...]}` atomically (a temporary file, then rename)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps({"premises": premises}, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def load_premises(path: Path) -> list[str]:
+    """`{"premises": [...]}` or a plain list of sentences."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict):
+        data = data.get("premises")
+    if not isinstance(data, list) or not all(isinstance(p, str) for p in data):
+        raise ValueError('expected {"premises": ["...", ...]}')
+    return list(data)
+
+
+class ModelError(Exception):
+    """The model endpoint failed or answered without a message."""
+
+
+async def propose(model: Model, premises: list[str], max_tokens: int) -> str:
+    """Ask the model what follows from the premises; its answer's text."""
+    import aiohttp
+
+    numbered = "\n".join(f"{i}. {p}" for i, p in enumerate(premises, 1))
+    body = {
+        "model": model.model,
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"Premises:\n{numbered}\nWhat follows?"},
+        ],
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    }
+    headers = {"Authorization": f"Bearer {model.api_key}"} if model.api_key else {}
+    url = model.base_url.rstrip("/") + "/chat/completions"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=model.timeout)) as session,
+            session.post(url, json=body, headers=headers) as response,
+        ):
+            if response.status != 200:
+                raise ModelError(f"HTTP {response.status}: {(await response.text())[:200]}")
+            reply = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise ModelError(f"{type(exc).__name__}: {exc}") from None
+    try:
+        return str(reply["choices"][0]["message"]["content"] or "")
+    except (KeyError, IndexError, TypeError):
+        raise ModelError("the reply has no choices[0].message.content") from None
+
+
+def run_console(
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    *,
+    model: Model | None = None,
+    premises_file: Path | None = None,
+) -> int:
     """The read-eval-print loop; exit code 0."""
-    console = Console(stdout)
+    console = Console(stdout, model=model, premises_file=premises_file)
+    if premises_file is not None and premises_file.exists():
+        console.load(premises_file)
     interactive = stdin.isatty()
     if interactive:
         console.say("Socratic console. Type help for commands, exit to leave.")

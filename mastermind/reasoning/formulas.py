@@ -30,7 +30,7 @@ THING = "thing"  # the predicate every individual has: `everything`, `something`
 
 def display_term(term: str) -> str:
     """Names are shown capitalised (`Socrates`, `Mr. Smith`); `the ground` is not a name."""
-    if term.startswith(("the ", "\0")) or term == "it":
+    if term.startswith(("the ", "my ", "your ", "our ", "his ", "its ", "their ", "\0")):
         return term
     return " ".join(word[:1].upper() + word[1:] for word in term.split())
 

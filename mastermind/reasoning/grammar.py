@@ -119,6 +119,12 @@ _KEYWORDS = {
     "a": "A",
     "an": "A",
     "the": "THE",
+    "my": "THE",
+    "your": "THE",
+    "our": "THE",
+    "his": "THE",
+    "its": "THE",
+    "their": "THE",
     "not": "NOT",
     "if": "IF",
     "then": "THEN",
@@ -473,6 +479,13 @@ _CONNECTIVES = frozenset(
 )
 # endings of adjectives and nouns that are seldom verbs: "All humans mortal" is refused
 _NOT_VERBS = ("al", "ous", "ful", "less", "ive", "able", "ible", "ic", "ary", "ese", "ian")
+_FUNCTION_WORDS = frozenset(
+    {
+        *("at", "in", "on", "of", "to", "for", "with", "by", "from", "up", "down", "about"),
+        *("into", "onto", "over", "under", "after", "before", "between", "through", "near"),
+        *("very", "too", "quite", "also", "not", "my", "your", "our", "his", "its", "their"),
+    }
+)
 _INVARIANT = frozenset({"sheep", "fish", "deer", "species", "series", "aircraft"})
 
 
@@ -780,7 +793,11 @@ class _Reader:
     def verb_number(self, vps: Any) -> bool:
         """True for plain (plural) verbs, False for third-person singular ones."""
         for vp in _subtrees(vps, "vp"):
-            verb = str(vp.children[0])
+            word = vp.children[0]
+            verb = str(word)
+            capital = int(word.column or 0) in self.capitals
+            if verb in _FUNCTION_WORDS or verb[0].isdigit() or capital:
+                raise Refusal(f"'{verb}' is not a verb", _column(vp))
             if verb.endswith(_NOT_VERBS):
                 raise Refusal(
                     f"'{verb}' looks like an adjective or a noun, not a verb: "
@@ -855,8 +872,6 @@ class _Reader:
             capitalized = str(tree.children[0].type) == "TITLE" or all(
                 int(t.column or 0) in self.capitals for t in tree.children[1:]
             )
-            if tree.data == "definite":
-                words = ["the", *words[1:]] if words[0] == "the" else words
             found.append((" ".join(words), capitalized))
         return found, op
 
