@@ -398,8 +398,8 @@ class _Words(Lexer):
         pass
 
     def lex(self, data: Any, *args: Any) -> Iterator[Token]:
-        for word in data:
-            yield Token(word.kind, word.text, start_pos=word.column, column=word.column)
+        for index, kind in enumerate(data):
+            yield Token(kind, str(index), start_pos=index, column=index)
 
 
 @lru_cache(maxsize=1)
@@ -410,22 +410,39 @@ def _parser() -> Lark:
 # ------------------------------------------------------------------------------- readings
 
 
+@lru_cache(maxsize=2048)
+def _shapes(kinds: tuple[str, ...]) -> tuple[Any, ...]:
+    """Every parse of a sequence of token kinds, with leaves standing for word positions.
+    Parses depend only on the kinds (`ALL WORD ARE WORD`), so sentences of one shape share
+    them: the Earley parse is the expensive part of reading."""
+    tree = _parser().parse(kinds)
+    return tuple(CollapseAmbiguities().transform(tree)[:256])
+
+
+def _fill(node: Any, words: list[Word]) -> Any:
+    if isinstance(node, Token):
+        word = words[int(node.start_pos or 0)]
+        return Token(node.type, word.text, start_pos=word.column, column=word.column)
+    return Tree(node.data, [_fill(child, words) for child in node.children])
+
+
 def read(sentence: str) -> Formula:
     """The one reading of a sentence, or Refusal."""
     words = tokenize(sentence)
     capitals = {w.column for w in words if w.capital}
     try:
-        tree = _parser().parse(words)
+        shapes = _shapes(tuple(w.kind for w in words))
     except UnexpectedEOF:
         raise Refusal("the sentence ends too early", len(sentence.rstrip(". !")) + 1) from None
     except UnexpectedToken as exc:
-        token = exc.token
-        raise Refusal(f"'{token}' does not fit here", token.column or 0) from None
-    except UnexpectedInput as exc:
-        raise Refusal("it does not fit the grammar", getattr(exc, "column", 0) or 0) from None
+        word = words[int(exc.token.start_pos or 0)]
+        raise Refusal(f"'{word.text}' does not fit here", word.column) from None
+    except UnexpectedInput:
+        raise Refusal("it does not fit the grammar", 1) from None
     readings: dict[Formula, None] = {}
     refusals: list[Refusal] = []
-    for candidate in CollapseAmbiguities().transform(tree)[:256]:
+    for shape in shapes:
+        candidate = _fill(shape, words)
         try:
             readings[_Reader(capitals).sentence(candidate.children[0])] = None
         except Refusal as exc:
