@@ -12,6 +12,7 @@ from bench.core import Benchmark, Figure, table, write_report
 BENCHMARKS: dict[str, Benchmark] = {
     "e2e": e2e.e2e,
     "load": loading.load_many,
+    "load_largest": loading.load_largest,
     "cold_start": loading.cold_start,
     "fan_out": engine.fan_out,
     "durable": engine.durable,

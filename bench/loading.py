@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import yaml
@@ -14,7 +15,7 @@ import yaml
 from bench.core import Figure
 from bench.e2e import bytecode_env
 from mastermind.engine.agent import AgentRegistry
-from mastermind.language.loader import LoadReport, workflow_files
+from mastermind.language.loader import LoadReport, load_text, workflow_files
 
 
 def _workflow(index: int, steps: int = 20) -> str:
@@ -71,6 +72,73 @@ def load_many(quick: bool) -> list[Figure]:
             statistics.median(baseline),
             "yaml.load(CSafeLoader) alone",
             target="< 1 s for 1,000",
+            higher_is_better=False,
+        ),
+    ]
+
+
+def _largest_chain(limit: int) -> str:
+    """A chain as long as fits in `limit` bytes; each step needs the one before and reads the
+    one before that (so every read is checked through the graph)."""
+    lines = ["name: largest", "steps:", "  s0: {agent: noop}", "  s1: {agent: noop, needs: [s0]}"]
+    size = sum(len(line) + 1 for line in lines)
+    i = 2
+    while True:
+        read = f"${{{{ steps.s{i - 2}.outputs }}}}"
+        line = f'  s{i}: {{agent: noop, needs: [s{i - 1}], with: {{value: "{read}"}}}}'
+        if size + len(line) + 1 > limit:
+            return "\n".join(lines) + "\n"
+        lines.append(line)
+        size += len(line) + 1
+        i += 1
+
+
+def load_largest(quick: bool) -> list[Figure]:
+    """Load the largest accepted workflow (1 MiB: a chain of about 12,000 steps): time and
+    peak memory, beside yaml.load(CSafeLoader) of the same text."""
+    text = _largest_chain(100_000 if quick else 1024 * 1024)
+    steps = text.count("\n  s")
+    registry = AgentRegistry(load_plugins=False)
+    load_text("name: warm\nsteps: {a: {agent: noop}}\n", "warm.yaml", registry)
+    runs = 1 if quick else 5
+    ours, baseline = [], []
+    for _ in range(runs):  # alternated, so a burst of load hits both alike
+        started = time.perf_counter()
+        load_text(text, "largest.yaml", registry)
+        ours.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        yaml.load(text, Loader=yaml.CSafeLoader)
+        baseline.append(time.perf_counter() - started)
+
+    def peak(load: object) -> float:
+        tracemalloc.start()
+        try:
+            if load is yaml:
+                yaml.load(text, Loader=yaml.CSafeLoader)
+            else:
+                load_text(text, "largest.yaml", registry)
+            return tracemalloc.get_traced_memory()[1] / 1e6
+        finally:
+            tracemalloc.stop()
+
+    label = f"load one {len(text) // 1024} KiB workflow ({steps}-step chain)"
+    return [
+        Figure(
+            label,
+            statistics.median(ours),
+            "s",
+            statistics.median(baseline),
+            "yaml.load(CSafeLoader) alone",
+            target="< 1 s for 1 MiB",
+            higher_is_better=False,
+        ),
+        Figure(
+            label + ": peak memory (tracemalloc)",
+            peak(load_text),
+            "MB",
+            peak(yaml),
+            "yaml.load(CSafeLoader) alone",
+            target="< 200 MB for 1 MiB",
             higher_is_better=False,
         ),
     ]

@@ -684,10 +684,12 @@ def parse(source: str) -> Expression:
     if len(source) > MAX_LENGTH:
         raise ExpressionError(f"expression is longer than {MAX_LENGTH} characters", source, 0)
     try:
-        tree = _Parser(source).parse()
+        parser = _Parser(source)
+        tree = parser.parse()
     except RecursionError:  # a last resort: the limits below should always come first
         raise ExpressionError("expression is nested too deeply", source, 0) from None
-    if depth(tree) > MAX_DEPTH:
+    # a tree has fewer levels than its expression has tokens: most need no measuring
+    if len(parser.tokens) > MAX_DEPTH and depth(tree) > MAX_DEPTH:
         raise ExpressionError(
             f"expression is deeper than {MAX_DEPTH} levels (a chain of operators, fields or "
             "indexes counts one level per link)",

@@ -10,6 +10,7 @@ Three passes, each reporting every problem it finds with file, line, column and 
 from __future__ import annotations
 
 import difflib
+import gc
 import hashlib
 import logging
 import os
@@ -37,6 +38,7 @@ from mastermind.language.templates import Constant, Template, compile_value, has
 from mastermind.language.yaml_source import Limits, Path, Source, format_path, load_yaml
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml")
+READ_CHUNK = 4096  # steps read from afar, checked per pass (bits per bitset)
 log = logging.getLogger(__name__)
 
 
@@ -110,6 +112,8 @@ def load_text(
     text: str | bytes, file: str, registry: AgentCatalog, limits: Limits | None = None
 ) -> Definition:
     """Load a workflow from text; `file` names it in errors. Raises only WorkflowError."""
+    collecting = gc.isenabled()
+    gc.disable()  # loading builds many objects and no cycles worth collecting meanwhile
     try:
         return _load_text(text, file, registry, limits)
     except WorkflowError:
@@ -118,6 +122,9 @@ def load_text(
         log.exception("%s: unexpected error while loading", file)
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise WorkflowError([Problem(file, 1, 1, "", f"cannot load this file: {what}")]) from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _load_text(
@@ -327,7 +334,9 @@ class _Checker:
         self.registry = registry
         self.problems: list[Problem] = []
         self.needs: dict[str, tuple[str, ...]] = {}
-        self._upstream: dict[str, frozenset[str]] = {}
+        self.order: tuple[str, ...] = ()
+        # reads of a step that is not a direct need: checked together, once every step is known
+        self._transitive_reads: list[tuple[Path, str, str]] = []  # (where, reader, target)
 
     def fail(self, path: Path, message: str, *, key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, key=key))
@@ -353,27 +362,34 @@ class _Checker:
                 f"steps form a cycle: {' -> '.join([*cycle, cycle[0]])}",
             )
             return ()
-        return tuple(order)
+        self.order = tuple(order)
+        return self.order
 
-    def upstream(self, step_id: str) -> frozenset[str]:
-        """Every step with a path through `needs` to `step_id` (memoised, iterative)."""
-        cached = self._upstream.get(step_id)
-        if cached is not None:
-            return cached
-        seen: set[str] = set()
-        stack = list(self.needs.get(step_id, ()))
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            above = self._upstream.get(name)
-            if above is not None:
-                seen |= above
-            else:
-                stack.extend(self.needs.get(name, ()))
-        result = self._upstream[step_id] = frozenset(seen)
-        return result
+    def check_transitive_reads(self) -> None:
+        """Is each step read through `steps.X` upstream of its reader? Linear in the workflow:
+        bitsets over the steps that are read (at most READ_CHUNK at a time), built in one pass
+        in topological order per chunk. (Keeping every step's set of ancestors, as this once
+        did, grew with the square of a chain's length: 3 GB for 11,000 steps.)"""
+        if not self.order:
+            return  # a cycle: already reported, and "upstream" means nothing
+        targets = sorted({target for _, _, target in self._transitive_reads})
+        for start in range(0, len(targets), READ_CHUNK):
+            chunk = {name: bit for bit, name in enumerate(targets[start : start + READ_CHUNK])}
+            above: dict[str, int] = {}  # step → bitset of the chunk's steps upstream of it
+            for step_id in self.order:
+                bits = 0
+                for need in self.needs[step_id]:
+                    bits |= above[need]
+                    if need in chunk:
+                        bits |= 1 << chunk[need]
+                above[step_id] = bits
+            for where, reader, target in self._transitive_reads:
+                if target in chunk and not above[reader] >> chunk[target] & 1:
+                    self.fail(
+                        where,
+                        f"step {reader!r} reads {target!r}, which is not upstream; add "
+                        f"{target!r} to its needs (directly or through another step)",
+                    )
 
     def agent(self, step_id: str, step: Step) -> AgentSpec | None:
         try:
@@ -468,15 +484,10 @@ class _Checker:
                 self.fail(
                     path, f"no step named {target!r}" + _did_you_mean(target, self.spec.steps)
                 )
-            elif step_id is not None and target not in self.upstream(step_id):
-                why = "itself" if target == step_id else f"{target!r}, which is not upstream"
-                self.fail(
-                    path,
-                    f"step {step_id!r} reads {why}; add {target!r} to its needs (directly or "
-                    "through another step)"
-                    if target != step_id
-                    else f"a step cannot read {why}",
-                )
+            elif step_id is not None and target == step_id:
+                self.fail(path, "a step cannot read itself")
+            elif step_id is not None and target not in self.needs.get(step_id, ()):
+                self._transitive_reads.append((path, step_id, target))
             if len(ref) > 2 and ref[2] not in ("outputs", "status"):
                 self.fail(path, f"steps.{target} has `outputs` and `status`, not {ref[2]!r}")
 
@@ -541,6 +552,7 @@ def _compile(spec: Workflow, source: Source, registry: AgentCatalog) -> Definiti
             timeout=step.timeout,
         )
     outputs = check.compile(("outputs",), spec.outputs, roots=base_roots)
+    check.check_transitive_reads()
     for index, trigger in enumerate(spec.triggers):
         for key, value in trigger.inputs.items():
             if key not in spec.inputs:
