@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from typing import Any
 
 from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.coordinator import Coordinator, Settings
+from mastermind.errors import MastermindError
 from mastermind.language.durations import parse_duration
 
 
 def add_worker_command(sub: Any) -> None:
     worker = sub.add_parser("worker", help="claim and run work from a shared PostgreSQL store")
-    worker.add_argument("--dsn", required=True, help="postgresql://user@host:port/database")
+    worker.add_argument(
+        "--dsn",
+        default=os.environ.get("MASTERMIND_DSN"),
+        help="postgresql://user@host:port/database (default: $MASTERMIND_DSN)",
+    )
     worker.add_argument("--schema", default="mastermind")
     worker.add_argument("--lease", default="15s", help="how long a claim lasts without renewal")
     worker.add_argument("--capacity", type=int, default=100, help="runs at once")
@@ -27,6 +33,8 @@ def add_worker_command(sub: Any) -> None:
 def cmd_worker(args: argparse.Namespace) -> int:
     from mastermind.engine.runtime import run_with_loop
 
+    if not args.dsn:
+        raise MastermindError("worker: give --dsn or set MASTERMIND_DSN")
     return int(run_with_loop(_work(args)))
 
 
