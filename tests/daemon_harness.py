@@ -38,11 +38,16 @@ class RunningDaemon:
             if state in message.splitlines():
                 return message
         while time.monotonic() < deadline:
-            self.notify.settimeout(max(0.01, deadline - time.monotonic()))
+            self.notify.settimeout(max(0.01, min(0.5, deadline - time.monotonic())))
             try:
                 message = self.notify.recv(4096).decode()
             except TimeoutError:
-                break
+                if self.process.poll() is not None:  # it exited: say how, do not wait on
+                    output = self.process.communicate(timeout=30)[0]
+                    raise AssertionError(
+                        f"no {state}: the daemon exited {self.process.returncode}:\n{output}"
+                    ) from None
+                continue
             self.messages.append(message)
             if state in message.splitlines():
                 return message

@@ -114,7 +114,15 @@ class Daemon:
         def load() -> LoadReport:
             report = LoadReport()
             for path in workflow_files([folder]) if folder.is_dir() else []:
-                report.add(path, self.registry)
+                try:
+                    report.add(path, self.registry)
+                except Exception as exc:  # a loader bug must not stop the daemon: one bad file
+                    log.exception("loading %s failed unexpectedly", path)
+                    report.problems.append(
+                        Problem(
+                            str(path), 0, 0, "", f"cannot be loaded: {type(exc).__name__}: {exc}"
+                        )
+                    )
             return report
 
         report = await asyncio.get_running_loop().run_in_executor(None, load)
