@@ -93,13 +93,15 @@ def daemon(
     extra: str = "",
     watchdog_usec: int | None = None,
     state: Path | None = None,
+    store: str = "",
 ) -> Iterator[RunningDaemon]:
+    """`extra`: more config lines; `store`: more keys of the store section (`retention: 1s`)."""
     config = tmp_path / "mastermind.yaml"
     state = state or tmp_path / "state"
     config.write_text(
         f"workflows: {workflows}\n"
         f"api: {{port: 0, tokens: [{TOKEN}], max_body_bytes: 65536}}\n"
-        f"store: {{state_dir: {state}}}\n"
+        f"store: {{state_dir: {state}{', ' + store if store else ''}}}\n"
         f"drain_grace: 2s\n{extra}"
     )
     notify_path = tmp_path / f"notify-{os.getpid()}-{time.monotonic_ns()}.sock"

@@ -105,15 +105,18 @@ class Coordinator:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Cancel active runs (bounded by cancel_grace), then close agents and the store."""
+        """Stop active runs without writing (they stay resumable: only an explicit cancel
+        marks a run cancelled), bounded by cancel_grace; then close agents and the store."""
         if self._closing:
             return
         self._closing = True
+        for execution in list(self._active.values()):
+            execution.abandon("the process stopped; the run resumes at its next start")
         tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=self.settings.cancel_grace * 2)
+            _, stuck = await asyncio.wait(tasks, timeout=self.settings.cancel_grace * 2)
+            for task in stuck:  # abandoned runs write nothing more, so this cannot cancel them
+                task.cancel()
         await self.registry.aclose()
         if self._process_pool is not None:
             await self._process_pool.aclose()
@@ -228,12 +231,13 @@ class Coordinator:
         execution.cancel()
         return True
 
-    def abandon(self, run_id: str) -> bool:
-        """Stop an active run without writing anything (its lease went to another daemon)."""
+    def abandon(self, run_id: str, reason: str | None = None) -> bool:
+        """Stop an active run without writing anything (its lease went to another daemon, or
+        this process stops): its steps are cancelled, and the store still shows it running."""
         execution = self._active.get(run_id)
         if execution is None:
             return False
-        execution.abandon()
+        execution.abandon(reason)
         return True
 
     def signal(self, run_id: str, name: str, payload: Any = None) -> bool:

@@ -153,6 +153,7 @@ class RunExecution:
         self.running: dict[str, int] = {}  # agent kind → attempts inside agent.run now
         self._closed = False
         self._lost = False  # the lease went to another daemon: this copy stops silently
+        self._lost_reason = "lease lost: another daemon took over"
         self._env: dict[str, Any] = {
             "inputs": inputs,
             "steps": self._steps_view,
@@ -228,8 +229,11 @@ class RunExecution:
     def ready_depth(self) -> int:
         return len(self._ready)
 
-    def abandon(self) -> None:
-        """Stop at once and write nothing more (the lease is lost; the run goes on elsewhere)."""
+    def abandon(self, reason: str | None = None) -> None:
+        """Stop at once and write nothing more (the lease is lost; the run goes on elsewhere,
+        or this process stops and resumes it later)."""
+        if reason is not None and not self._lost:
+            self._lost_reason = reason
         self._lost = True
         self._closed = True
         self._stop("lost")
@@ -268,8 +272,7 @@ class RunExecution:
 
     async def _finish(self, duration: float) -> RunResult:
         if self._lost:
-            lost = "lease lost: another daemon took over"
-            return RunResult(self.run_id, RunStatus.RUNNING, None, lost)
+            return RunResult(self.run_id, RunStatus.RUNNING, None, self._lost_reason)
         reason = self._stop_reason
         await self._close_open_steps(reason)
         failed = [sid for sid, s in self._states.items() if s.status == StepStatus.FAILED]

@@ -29,6 +29,7 @@ from mastermind.errors import MastermindError, Problem
 from mastermind.language.loader import Definition, LoadReport, workflow_files
 from mastermind.service import systemd
 from mastermind.service.api import make_app
+from mastermind.service.chores import Chores
 from mastermind.service.config import Config, load_config
 from mastermind.service.metrics import Metrics, StateCollector
 from mastermind.service.triggers import CronScheduler
@@ -171,53 +172,58 @@ class Daemon:
         self._reload.set()
 
     async def serve(self) -> int:
-        """Run until SIGTERM/SIGINT; returns the exit code."""
+        """Run until SIGTERM/SIGINT; returns the exit code. However it ends (a signal, a fatal
+        error), runs still unfinished are left resumable, never marked cancelled."""
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGINT, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         self._load_tokens()
-        async with self.coordinator, asyncio.TaskGroup() as chores:
-            await self.load_workflows()
-            await self._resume()
-            await self.scheduler.catch_up()
-            runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
-            await runner.setup()
-            site = web.TCPSite(runner, self.config.api.host, self.config.api.port)
-            await site.start()
-            addresses = runner.addresses  # the bound port, also when port 0 was asked for
-            self.port = addresses[0][1] if addresses else self.config.api.port
-            background = [
-                chores.create_task(self.metrics.watch_loop_lag()),
-                chores.create_task(self._watchdog()),
-                chores.create_task(self._reloader()),
-                chores.create_task(self._retention()),
-                chores.create_task(self.scheduler.run()),
-                chores.create_task(self._watch_folder()),
-            ]
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(10):
-                    await self._watching.wait()
-            # Everything loaded so far lives as long as the process: keep the cyclic garbage
-            # collector from rescanning it on every full collection (+25% steps/s measured).
-            gc.freeze()
-            self.ready = True
-            log.info("listening on http://%s:%s", self.config.api.host, self.port)
-            systemd.notify(f"READY=1\nSTATUS=listening on port {self.port}\nMAINPID={os.getpid()}")
-            worker_stop = asyncio.Event()
-            if self.config.store.dsn:
-                background.append(chores.create_task(self._work(worker_stop)))
-            await self._stop.wait()
-            systemd.notify("STOPPING=1")
-            self.draining = True
-            worker_stop.set()
-            log.info("stopping: draining running steps for up to %gs", self.config.drain_grace)
-            await site.stop()  # no new connections; requests in flight finish
-            await self._drain()
-            await runner.cleanup()
-            for task in background:
-                task.cancel()
+        chores = Chores(lambda name: self.metrics.chore_restarts.labels(name).inc())
+        runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        async with self.coordinator:  # closing it abandons what still runs (resumable)
+            try:
+                await self._serve(chores, runner)
+            finally:
+                await chores.aclose()
+                await runner.cleanup()
+                await self._leave_resumable(self.coordinator.active_runs)
         return 0
+
+    async def _serve(self, chores: Chores, runner: web.AppRunner) -> None:
+        await self.load_workflows()
+        await self._resume()
+        await self.scheduler.catch_up()
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.api.host, self.config.api.port)
+        await site.start()
+        addresses = runner.addresses  # the bound port, also when port 0 was asked for
+        self.port = addresses[0][1] if addresses else self.config.api.port
+        chores.start("loop_lag", self.metrics.watch_loop_lag)
+        chores.start("watchdog", self._watchdog)
+        chores.start("reload", self._reloader)
+        chores.start("retention", self._retention)
+        chores.start("cron", self.scheduler.run)
+        chores.start("folder_watch", self._watch_folder)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await self._watching.wait()
+        # Everything loaded so far lives as long as the process: keep the cyclic garbage
+        # collector from rescanning it on every full collection (+25% steps/s measured).
+        gc.freeze()
+        self.ready = True
+        log.info("listening on http://%s:%s", self.config.api.host, self.port)
+        systemd.notify(f"READY=1\nSTATUS=listening on port {self.port}\nMAINPID={os.getpid()}")
+        worker_stop = asyncio.Event()
+        if self.config.store.dsn:
+            chores.start("leases", lambda: self._work(worker_stop))
+        await self._stop.wait()
+        systemd.notify("STOPPING=1")
+        self.draining = True
+        worker_stop.set()
+        log.info("stopping: draining running steps for up to %gs", self.config.drain_grace)
+        await site.stop()  # no new connections; requests in flight finish
+        await self._drain()
 
     async def _resume(self) -> None:
         """SQLite: resume every unfinished run now (PostgreSQL: the worker claims them)."""
@@ -230,22 +236,33 @@ class Daemon:
             log.error("not resuming run %s: %s", run_id, why)
 
     async def _drain(self) -> None:
+        """Give running runs `drain_grace` to finish; leave the rest resumable."""
         active = self.coordinator.active_runs
         if active:
             waits = [asyncio.ensure_future(self.coordinator.wait(r)) for r in active]
             _, pending = await asyncio.wait(waits, timeout=self.config.drain_grace)
             for waiter in pending:
                 waiter.cancel()
-            left = self.coordinator.active_runs
-            for run_id in left:  # stop without writing: they resume at the next start
-                self.coordinator.abandon(run_id)
+            await asyncio.gather(*waits, return_exceptions=True)
+        await self._leave_resumable(self.coordinator.active_runs)
+
+    async def _leave_resumable(self, left: list[str]) -> None:
+        """Stop runs without writing (steps are cancelled, their processes killed): the store
+        still shows them running, so the next start (or another daemon) resumes them."""
+        if not left:
+            return
+        for run_id in left:
+            self.coordinator.abandon(run_id)
+        try:
             await self.store.release(left)
-            if left:
-                log.info("left %d run(s) to resume at the next start", len(left))
-                waits = [asyncio.ensure_future(self.coordinator.wait(r)) for r in left]
-                await asyncio.wait(waits, timeout=self.config.limits.cancel_grace)
-                for waiter in waits:
-                    waiter.cancel()
+        except Exception as exc:  # the leases then expire on their own
+            log.warning("could not hand back %d run(s) at once: %s", len(left), exc)
+        log.info("left %d run(s) to resume at the next start", len(left))
+        waits = [asyncio.ensure_future(self.coordinator.wait(r)) for r in left]
+        await asyncio.wait(waits, timeout=self.config.limits.cancel_grace)
+        for waiter in waits:
+            waiter.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
     async def _watchdog(self) -> None:
         interval = systemd.watchdog_interval()
@@ -261,18 +278,24 @@ class Daemon:
             self._reload.clear()
             systemd.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
             try:
-                if self.config_path is not None:
-                    fresh = load_config(self.config_path)
-                    self.config.api.tokens = fresh.api.tokens
-                    self.config.workflows = fresh.workflows
-                    logging.getLogger("mastermind").setLevel(fresh.log_level)
-                    self._load_tokens()
-                await self.load_workflows()
+                await self.reload()
                 self.metrics.reloads.labels("ok").inc()
             except MastermindError as exc:
                 log.error("reload failed, keeping the previous configuration: %s", exc)
                 self.metrics.reloads.labels("failed").inc()
-            systemd.notify("READY=1")
+            finally:  # systemd waits for READY=1 after RELOADING=1, whatever happened
+                systemd.notify("READY=1")
+
+    async def reload(self) -> None:
+        """Reread the config's tokens and log level, then the workflow folder (parsing and
+        validating happen in a thread: the event loop keeps serving)."""
+        if self.config_path is not None:
+            fresh = await asyncio.to_thread(load_config, self.config_path)
+            self.config.api.tokens = fresh.api.tokens
+            self.config.workflows = fresh.workflows
+            logging.getLogger("mastermind").setLevel(fresh.log_level)
+            self._load_tokens()
+        await self.load_workflows()
 
     async def _watch_folder(self) -> None:
         """Reload the workflow folder when a file in it changes (inotify, via watchfiles)."""
@@ -299,10 +322,9 @@ class Daemon:
         if retention is None:
             return
         while True:
-            with contextlib.suppress(MastermindError):
-                count = await self.store.prune(time.time() - retention)
-                if count:
-                    log.info("pruned %d finished run(s)", count)
+            count = await self.store.prune(time.time() - retention)  # failures: supervised
+            if count:
+                log.info("pruned %d finished run(s)", count)
             await asyncio.sleep(min(retention, 3600.0))
 
     async def _work(self, stop: asyncio.Event) -> None:

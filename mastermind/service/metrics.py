@@ -74,6 +74,12 @@ class Metrics:
         self.reloads = Counter(
             "mastermind_reloads", "Configuration and workflow reloads", ["result"], registry=r
         )
+        self.chore_restarts = Counter(
+            "mastermind_chore_restarts",
+            "Background chores restarted after they failed",
+            ["chore"],
+            registry=r,
+        )
         info = Gauge(
             "mastermind_build_info", "Build information", ["version", "python"], registry=r
         )

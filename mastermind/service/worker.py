@@ -53,6 +53,9 @@ class Worker:
                 except MastermindError as exc:
                     log.error("cannot run %s: %s", run_id, exc)
                     self.store.forget(run_id)
+                except Exception:  # e.g. the database went away mid-resume: its lease expires
+                    log.exception("could not start claimed run %s", run_id)
+                    self.store.forget(run_id)
             if claimed and len(claimed) == free:
                 continue  # there may be more waiting
             self.store.work_arrived.clear()
