@@ -86,6 +86,10 @@ class OutputRejected(MastermindError):
     """The store refuses a step's outputs (larger than max_output_bytes, or not JSON data)."""
 
 
+class RunNotFound(MastermindError):
+    """No run with that id is active in this process (or none is stored at all)."""
+
+
 class StaleLease(MastermindError):
     """This daemon no longer owns the run: its lease expired and another daemon claimed it."""
 

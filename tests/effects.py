@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -30,3 +31,15 @@ def record(db: str, delay: float, context: dict[str, Any]) -> dict[str, Any]:
     finally:
         conn.close()
     return {"key": context["idempotency_key"]}
+
+
+def hold(folder: str) -> str:
+    """Say `started` (a file), then wait until the test creates `go` (at most a minute)."""
+    base = Path(folder)
+    (base / "started").touch()
+    deadline = time.monotonic() + 60
+    while not (base / "go").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("no go file within a minute")
+        time.sleep(0.02)
+    return "released"

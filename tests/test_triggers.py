@@ -51,7 +51,8 @@ async def test_cron_fires_on_schedule() -> None:
         at("2026-01-01T12:15:00"),
     ]
     assert {r.inputs["who"] for r in runs} == {"cron"}
-    assert all(r.parent and r.parent.startswith("cron:tick:0:") for r in runs)
+    assert all(r.trigger and r.trigger.startswith("cron:tick:0:") for r in runs)
+    assert all(r.parent is None for r in runs)
 
 
 async def test_missed_fires_give_one_catch_up_run() -> None:

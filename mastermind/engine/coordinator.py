@@ -28,6 +28,7 @@ from mastermind.engine.run import RunEnvironment, RunExecution, RunResult, StepR
 from mastermind.engine.settings import Settings as Settings  # re-exported for callers
 from mastermind.engine.subruns import CoordinatorSubRuns
 from mastermind.errors import MastermindError, StepError, WorkflowError
+from mastermind.errors import RunNotFound as RunNotFound  # re-exported for callers
 from mastermind.language.inputs import resolve_inputs
 from mastermind.language.loader import Definition, load_file, load_text
 from mastermind.store.base import RunRecord, StepRecord, Store
@@ -38,10 +39,6 @@ if TYPE_CHECKING:  # imported when a CPU step first needs it: multiprocessing co
     from mastermind.engine.process_pool import ProcessPool
 
 Listener = Callable[[Event], None]
-
-
-class RunNotFound(MastermindError):
-    """No run with that id is active in this coordinator."""
 
 
 class Coordinator:
@@ -148,9 +145,12 @@ class Coordinator:
         *,
         run_id: str | None = None,
         parent: str | None = None,
+        trigger: str | None = None,
         depth: int = 0,
     ) -> str:
-        """Accept a run: check inputs, store it, start it. Returns the run id at once."""
+        """Accept a run: check inputs, store it, start it. Returns the run id at once.
+        `parent`: the idempotency key of the step whose sub-run this is; `trigger`: what
+        started it (a webhook, a cron fire), kept apart so that such runs resume like others."""
         if self._closing:
             raise MastermindError("the coordinator is shutting down")
         resolved = resolve_inputs(definition.spec, inputs or {})
@@ -164,6 +164,7 @@ class Coordinator:
             inputs=resolved,
             created_at=self.clock.time(),
             parent=parent,
+            trigger=trigger,
         )
         await self.store.create_run(record)
         if await self.store.claim_run(run_id):  # with PostgreSQL, another daemon may win it
@@ -248,7 +249,7 @@ class Coordinator:
         execution.signals.deliver(name, payload)
         return True
 
-    async def resume(self, run_id: str) -> str:
+    async def resume(self, run_id: str, *, depth: int = 0) -> str:
         """Continue an unfinished run from the store: finished steps keep their outcome, steps
         that were running run again with the same idempotency keys (at-least-once), and
         at_most_once steps that were running wait for a decision (signal decide.<step>)."""
@@ -270,6 +271,7 @@ class Coordinator:
             record.inputs,
             restore=restore,
             seq=record.last_seq,
+            depth=depth,
         )
         self._start(execution)
         return run_id

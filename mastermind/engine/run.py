@@ -229,6 +229,11 @@ class RunExecution:
     def ready_depth(self) -> int:
         return len(self._ready)
 
+    @property
+    def abandoned(self) -> bool:
+        """Stopped without writing (lease lost, or the process stops): it resumes later."""
+        return self._lost
+
     def abandon(self, reason: str | None = None) -> None:
         """Stop at once and write nothing more (the lease is lost; the run goes on elsewhere,
         or this process stops and resumes it later)."""

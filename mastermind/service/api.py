@@ -248,7 +248,7 @@ async def webhook(request: web.Request) -> web.Response:
     if daemon.draining:
         return problem(409, "the daemon is shutting down")
     try:
-        run_id = await daemon.coordinator.submit(definition, inputs, parent="webhook")
+        run_id = await daemon.coordinator.submit(definition, inputs, trigger="webhook")
     except InvalidInputData as exc:  # not data a store keeps (NaN, 1e400, 2**63)
         return problem(400, str(exc))
     except InputError as exc:

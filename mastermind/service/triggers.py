@@ -98,9 +98,9 @@ class CronScheduler:
     async def _last_recorded(self, entry: CronEntry) -> float | None:
         runs = await self.coordinator.store.list_runs(workflow=entry.workflow, limit=1000)
         times = [
-            float(r.parent.rsplit(":", 1)[1])
+            float(r.trigger.rsplit(":", 1)[1])
             for r in runs
-            if r.parent and r.parent.startswith(entry.key + ":")
+            if r.trigger and r.trigger.startswith(entry.key + ":")
         ]
         return max(times) if times else None
 
@@ -142,7 +142,7 @@ class CronScheduler:
         run_id = fire_run_id(entry, fire_time)
         try:
             await self.coordinator.submit(
-                definition, entry.inputs, run_id=run_id, parent=f"{entry.key}:{fire_time:.0f}"
+                definition, entry.inputs, run_id=run_id, trigger=f"{entry.key}:{fire_time:.0f}"
             )
             self.fired.append((entry.key, fire_time))
             log.info("cron %s fired run %s", entry.key, run_id)

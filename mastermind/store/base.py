@@ -31,6 +31,7 @@ class RunRecord:
     error: str | None = None
     parent: str | None = None  # idempotency key of the step that started this run, if any
     last_seq: int = 0
+    trigger: str | None = None  # what started it: "webhook", "cron:<workflow>:<n>:<fire time>"
 
     @property
     def finished(self) -> bool:

@@ -60,6 +60,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, seq)
     );
     """,
+    # 2: runs a trigger started are not sub-runs: they used to be stored with a parent
+    # ('webhook', 'cron:...'), which made resume skip them
+    """
+    ALTER TABLE runs ADD COLUMN trigger text;
+    UPDATE runs SET trigger = parent, parent = NULL
+        WHERE parent = 'webhook' OR parent LIKE 'cron:%';
+    """,
 ]
 
 NOW = "extract(epoch from clock_timestamp())"
@@ -166,7 +173,7 @@ class PostgresStore(Store):
         async with self.pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO runs (run_id, workflow, digest, definition, file, inputs, status,"
-                " created_at, parent) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8,$9)",
+                " created_at, parent, trigger) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8,$9,$10)",
                 run.run_id,
                 run.workflow,
                 run.digest,
@@ -176,6 +183,7 @@ class PostgresStore(Store):
                 run.status,
                 run.created_at,
                 run.parent,
+                run.trigger,
             )
             await conn.execute(f"NOTIFY {CHANNEL}")
 
@@ -431,7 +439,7 @@ class PostgresStore(Store):
 
 _COLUMNS = (
     "run_id, workflow, digest, definition, file, inputs::text, status, created_at, started_at,"
-    " finished_at, outputs::text, error, parent,"
+    " finished_at, outputs::text, error, parent, trigger,"
     " (SELECT coalesce(max(seq), 0) FROM events e WHERE e.run_id = runs.run_id) AS last_seq"
 )
 
@@ -451,5 +459,6 @@ def _record(row: Any) -> RunRecord:
         outputs=json.loads(row["outputs"]) if row["outputs"] is not None else None,
         error=row["error"],
         parent=row["parent"],
+        trigger=row["trigger"],
         last_seq=row["last_seq"],
     )

@@ -63,6 +63,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;
     """,
+    # 2: runs a trigger started are not sub-runs: they used to be stored with a parent
+    # ('webhook', 'cron:...'), which made resume skip them
+    """
+    ALTER TABLE runs ADD COLUMN trigger TEXT;
+    UPDATE runs SET trigger = parent, parent = NULL
+        WHERE parent = 'webhook' OR parent LIKE 'cron:%';
+    """,
 ]
 
 
@@ -206,6 +213,7 @@ class SqliteStore(Store):
             run.created_at,
             run.parent,
             self.owner,
+            run.trigger,
         )
         await self._submit("create", run_row)
 
@@ -300,7 +308,7 @@ class SqliteStore(Store):
             if creates:
                 conn.executemany(
                     "INSERT INTO runs (run_id, workflow, digest, definition, file, inputs, status,"
-                    " created_at, parent, owner) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " created_at, parent, owner, trigger) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     creates,
                 )
             if owners:
@@ -433,7 +441,7 @@ def _insert_events(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> Non
 _RUN_COLUMNS = (
     "run_id, workflow, digest, definition, file, inputs, status, created_at, started_at,"
     " finished_at, outputs, error, parent,"
-    " (SELECT coalesce(max(seq), 0) FROM events WHERE events.run_id = runs.run_id)"
+    " (SELECT coalesce(max(seq), 0) FROM events WHERE events.run_id = runs.run_id), trigger"
 )
 
 
@@ -453,6 +461,7 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
         error=row[11],
         parent=row[12],
         last_seq=row[13],
+        trigger=row[14],
     )
 
 
