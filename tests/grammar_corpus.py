@@ -241,3 +241,31 @@ REFUSED: list[tuple[str, str]] = [
     ("The dogs bark.", "the verb does not agree with the subject (a plur"),
     ("It are cold.", "'it' takes 'is', not 'are'"),
 ]
+
+# lists with commas, and more fixed phrases
+CORPUS += [
+    ("Fido is big, brown and friendly.", "Fido is big and Fido is brown and Fido is friendly"),
+    (
+        "Socrates, Plato and Aristotle are men.",
+        "Socrates is a man and Plato is a man and Aristotle is a man",
+    ),
+    (
+        "All cats, dogs and birds are animals.",
+        "all cats are animals and all dogs are animals and all birds are animals",
+    ),
+    ("It rains, it snows and it is cold.", "it rains and it snows and it is cold"),
+    ("All the dogs are loyal.", "all dogs are loyal"),
+    ("It is not true that it rains.", "it does not rain"),
+    ("If all men are mortal, Socrates is mortal.", "if all men are mortal then Socrates is mortal"),
+    ("The ground is not wet unless it rains.", "the ground is not wet or it rains"),
+    ("If it rains or snows, the ground is wet.", "if it rains or it snows then the ground is wet"),
+    ("Fido barks and bites.", "Fido barks and Fido bites"),
+    ("No man is both mortal and immortal.", "no men are mortal and immortal"),
+    ("My cat is asleep.", "my cat is asleep"),
+    ("Alice does not like Bob.", "Alice does not like bob"),
+]
+REFUSED += [
+    ("The cat sat on the mat.", "'on' is not a verb"),
+    ("If Socrates is a man, then he is mortal.", "'he': pronouns"),
+    ("Some philosophers are not wise and some are.", "'are' does not fit here"),
+]

@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from mastermind.reasoning.engine import SYLLOGISMS, evaluate
+from mastermind.reasoning.formulas import Formula
 from mastermind.reasoning.parse import PremiseError, parse_premise
 from tests.grammar_corpus import CORPUS, REFUSED
 
@@ -210,3 +211,17 @@ def test_derive_on_a_long_categorical_chain() -> None:
     derived = evaluate({"premises": premises})["derived"]
     assert "all ants are mice" in derived
     assert len([d for d in derived if d.startswith("all ")]) == 12 * 13 // 2 - 12
+
+
+def test_derived_conclusions_are_sentences_that_read_back() -> None:
+    from mastermind.reasoning.engine import derive
+
+    checked = 0
+    for premises, _, _ in ARGUMENTS:
+        formulas = [parse_premise(p) for p in premises]
+        found: list[Formula] = []
+        derive(formulas, found=found)
+        for formula in found:
+            assert parse_premise(str(formula)) == formula, str(formula)
+            checked += 1
+    assert checked > 40

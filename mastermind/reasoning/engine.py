@@ -424,7 +424,10 @@ def _restates(candidate: Formula, premises: Sequence[Formula]) -> bool:
 
 
 def derive(
-    premises: Sequence[Formula], limit: int = 200, reading: str = "boolean"
+    premises: Sequence[Formula],
+    limit: int = 200,
+    reading: str = "boolean",
+    found: list[Formula] | None = None,
 ) -> dict[str, Any]:
     """The non-trivial conclusions that follow from consistent premises.
 
@@ -464,6 +467,8 @@ def derive(
             ):
                 continue  # "if p then q" says nothing new once q, or not p, is known
             derived.append(str(candidate))
+            if found is not None:
+                found.append(candidate)
             if len(derived) >= limit:
                 break
     explanation = [
@@ -480,15 +485,18 @@ def derive(
 
 
 def challenge(
-    premises: Sequence[Formula], remove: int, conclusions: Sequence[Formula]
+    premises: Sequence[Formula],
+    remove: int,
+    conclusions: Sequence[Formula],
+    reading: str = "boolean",
 ) -> dict[str, Any]:
     """Drop premise `remove` (and premises equivalent to it); which conclusions stop following?"""
     target = premises[remove]
     kept_premises = [p for i, p in enumerate(premises) if i != remove and not _same(p, target)]
     lost, kept = [], []
     for conclusion in conclusions:
-        before = validate(premises, conclusion)["valid"]
-        after = validate(kept_premises, conclusion)["valid"]
+        before = validate(premises, conclusion, reading)["valid"]
+        after = validate(kept_premises, conclusion, reading)["valid"]
         if before and not after:
             lost.append(str(conclusion))
         elif before:
@@ -571,12 +579,12 @@ def evaluate(request: dict[str, Any]) -> dict[str, Any]:
         remove = int(request.get("remove", 0))
         if not 0 <= remove < len(premises):
             raise ValueError(f"no premise number {remove + 1}")
-        targets = (
-            [conclusion]
-            if conclusion is not None
-            else [parse_premise(t) for t in derive(premises, reading=reading)["derived"]]
-        )
-        result.update(challenge(premises, remove, targets))
+        targets: list[Formula] = []
+        if conclusion is not None:
+            targets.append(conclusion)
+        else:
+            derive(premises, reading=reading, found=targets)
+        result.update(challenge(premises, remove, targets, reading))
         return result
     checked = validate(premises, conclusion, reading)
     result.update(checked)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -87,6 +88,7 @@ class Refusal(Exception):
 _PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("it", "is", "not", "the", "case", "that"), "NOTCASE"),
     (("it", "is", "false", "that"), "NOTCASE"),
+    (("it", "is", "not", "true", "that"), "NOTCASE"),
     (("if", "and", "only", "if"), "IFF"),
     (("just", "in", "case"), "IFF"),
     (("only", "if"), "ONLYIF"),
@@ -95,6 +97,7 @@ _PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("as", "long", "as"), "PROVIDED"),
     (("implies", "that"), "IMPLIES"),
     (("all", "of", "the"), "ALLOF"),
+    (("all", "the"), "ALLOF"),
     (("some", "of", "the"), "SOMEOF"),
     (("none", "of", "the"), "NONEOF"),
     (("each", "of", "the"), "EACHOF"),
@@ -323,9 +326,9 @@ start: sentence
     | NOTCASE disj                      -> not_case
 
 ?disj: conj
-    | conj (COMMA? OR conj)+            -> or_chain
+    | conj (COMMA conj)* (COMMA? OR conj)+            -> or_chain
 ?conj: lit
-    | lit (COMMA? AND lit)+             -> and_chain
+    | lit (COMMA lit)* (COMMA? AND lit)+             -> and_chain
 ?lit: clause
     | EITHER conj COMMA? OR conj        -> either
     | NEITHER conj NOR conj             -> neither
@@ -349,12 +352,12 @@ letter: WORD
 copula_preds: copula preds
 
 nps: np
-    | np (COMMA? AND np)+               -> nps_and
-    | np (COMMA? OR np)+                -> nps_or
+    | np (COMMA np)* (COMMA? AND np)+               -> nps_and
+    | np (COMMA np)* (COMMA? OR np)+                -> nps_or
 np: WORD+
 names: name
-    | name (COMMA? AND name)+           -> names_and
-    | name (COMMA? OR name)+            -> names_or
+    | name (COMMA name)* (COMMA? AND name)+           -> names_and
+    | name (COMMA name)* (COMMA? OR name)+            -> names_or
 name: TITLE? WORD+
     | THE WORD+                         -> definite
 
@@ -364,8 +367,8 @@ copula: IS | ARE | WILLBE
     | WILLBE NOT                        -> copula_not
 
 preds: pred
-    | pred (COMMA? AND pred)+           -> preds_and
-    | pred (COMMA? OR pred)+            -> preds_or
+    | pred (COMMA pred)* (COMMA? AND pred)+           -> preds_and
+    | pred (COMMA pred)* (COMMA? OR pred)+            -> preds_or
     | EITHER pred COMMA? OR pred        -> preds_or
     | BOTH pred AND pred                -> preds_and
     | NEITHER pred NOR pred             -> preds_nor
@@ -379,8 +382,8 @@ verbs: vps
     | DONOT vps                         -> verbs_not
     | WILLNOT vps                       -> verbs_not
 vps: vp
-    | vp (COMMA? AND vp)+               -> vps_and
-    | vp (COMMA? OR vp)+                -> vps_or
+    | vp (COMMA vp)* (COMMA? AND vp)+               -> vps_and
+    | vp (COMMA vp)* (COMMA? OR vp)+                -> vps_or
 vp: WORD vword*
 ?vword: WORD | THE | A | TITLE
 
@@ -415,8 +418,12 @@ def _shapes(kinds: tuple[str, ...]) -> tuple[Any, ...]:
     """Every parse of a sequence of token kinds, with leaves standing for word positions.
     Parses depend only on the kinds (`ALL WORD ARE WORD`), so sentences of one shape share
     them: the Earley parse is the expensive part of reading."""
-    tree = _parser().parse(kinds)
-    return tuple(CollapseAmbiguities().transform(tree)[:256])
+    with _parsing:  # one parse at a time: small requests are read in threads
+        tree = _parser().parse(kinds)
+        return tuple(CollapseAmbiguities().transform(tree)[:256])
+
+
+_parsing = threading.Lock()
 
 
 def _fill(node: Any, words: list[Word]) -> Any:

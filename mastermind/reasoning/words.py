@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import inflect
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # inflect's engine keeps state between calls
 _engine: inflect.engine | None = None
 
 # Words inflect would wrongly strip of a final "s" (famous → famou, bus → bu, physics → physic):
@@ -49,7 +49,9 @@ def singular(word: str) -> str:
     """The singular of a plural noun (`wolves` → `wolf`); other words unchanged."""
     if len(word) < 3 or (word.endswith(_LOOKS_PLURAL) and word not in _PLURAL_ANYWAY):
         return word
-    found = engine().singular_noun(word)
+    inflector = engine()
+    with _lock:
+        found = inflector.singular_noun(word)
     if isinstance(found, str) and found:
         _seen_plural.setdefault(found, word)
         return found
@@ -76,7 +78,11 @@ def plural(phrase: str) -> str:
     words = phrase.split()
     if not words:
         return phrase
-    found = _seen_plural.get(words[-1]) or engine().plural_noun(words[-1])
+    found = _seen_plural.get(words[-1])
+    if not found:
+        inflector = engine()
+        with _lock:
+            found = inflector.plural_noun(words[-1])
     return " ".join([*words[:-1], found or words[-1]])
 
 
@@ -111,5 +117,7 @@ def base_verb(verb: str) -> str | None:
 @lru_cache(maxsize=4096)
 def with_article(phrase: str) -> str:
     """`man` → `a man`, `owl` → `an owl`."""
-    found = engine().a(phrase)
+    inflector = engine()
+    with _lock:
+        found = inflector.a(phrase)
     return found if isinstance(found, str) and found else phrase
