@@ -20,6 +20,7 @@ from mastermind import __version__
 from mastermind.errors import InputError, InvalidInputData, MastermindError, WorkflowError
 from mastermind.language.loader import load_text
 from mastermind.service.triggers import SIGNATURE_HEADER, verify
+from mastermind.service.ui import is_dashboard_path, mount
 from mastermind.store.events import RUN_FINAL, Event
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in OPEN_PATHS or request.path.startswith(HOOKS):  # hooks carry a signature
+        return await handler(request)
+    if is_dashboard_path(request.path):  # the dashboard checks its own session cookie
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -353,4 +356,5 @@ def make_app(daemon: Daemon) -> web.Application:
     app[DAEMON] = daemon
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+    mount(app, daemon)
     return app

@@ -1,0 +1,197 @@
+"""The dashboard's parts without a browser: sessions, layout, forms, what a run page shows
+(rendered inputs with secrets masked, fan-out counts, the Socratic reading), health figures
+and the live-change feed. The browser tests drive the whole of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import Coordinator
+from mastermind.language.loader import Definition
+from mastermind.service.metrics import Metrics
+from mastermind.service.ui import session
+from mastermind.service.ui.forms import form_fields, parse_inputs
+from mastermind.service.ui.health import HealthSampler
+from mastermind.service.ui.layout import NODE_H, NODE_W, layers, layout_dag, layout_timeline
+from mastermind.service.ui.stream import MAX_MARKED, ChangeFeed
+from mastermind.service.ui.views import reading, run_view, timeline_rows
+from mastermind.store.events import Event
+
+Load = Callable[[str], Definition]
+
+
+def test_sessions_are_signed_expire_and_end_with_their_token() -> None:
+    cookie = session.new_session("alpha", now=1000.0)
+    assert "alpha" not in cookie
+    assert session.session_key(cookie, ["beta", "alpha"], now=1001.0) == "alpha"
+    assert session.session_key(cookie, ["beta"], now=1001.0) is None  # token removed
+    assert session.session_key(cookie, ["alpha"], now=1000.0 + session.LIFETIME + 1) is None
+    assert session.session_key(cookie, ["alpha"], now=999.0) is None  # issued in the future
+    issued, nonce, signature = cookie.split(".")
+    assert session.session_key(f"{int(issued) + 9}.{nonce}.{signature}", ["alpha"]) is None
+    assert session.session_key("garbage", ["alpha"]) is None
+    csrf = session.csrf_token(cookie, "alpha")
+    assert session.csrf_ok(cookie, "alpha", csrf)
+    assert not session.csrf_ok(cookie, "alpha", "")
+    assert not session.csrf_ok(session.new_session("alpha"), "alpha", csrf)  # another session
+    assert session.valid_token("alpha", ["alpha"]) and not session.valid_token("", ["alpha"])
+
+
+def test_dag_layers_follow_the_topological_order_and_nodes_never_overlap() -> None:
+    order = ["a", "b", "c", "d", "e"]
+    needs = {"b": ["a"], "c": ["a"], "d": ["b", "c"], "e": []}
+    assert layers(order, needs) == {"a": 0, "b": 1, "c": 1, "d": 2, "e": 0}
+    drawn = layout_dag(order, needs)
+    assert [n.id for n in drawn.nodes] == order
+    assert len(drawn.edges) == 4
+    boxes = [(n.x, n.y) for n in drawn.nodes]
+    for i, (x1, y1) in enumerate(boxes):
+        for x2, y2 in boxes[i + 1 :]:
+            assert abs(x1 - x2) >= NODE_W or abs(y1 - y2) >= NODE_H
+    by_id = {n.id: n for n in drawn.nodes}
+    assert by_id["a"].x < by_id["b"].x == by_id["c"].x < by_id["d"].x
+    assert all(n.x + NODE_W <= drawn.width and n.y + NODE_H <= drawn.height for n in drawn.nodes)
+
+
+def test_timeline_scales_attempts_and_draws_unfinished_ones_to_now() -> None:
+    from mastermind.service.ui.layout import CHART_W, LABEL_W, Attempt
+
+    rows = [
+        ("a", [Attempt(1, 100.0, 101.0, "failed", "boom"), Attempt(2, 102.0, 104.0, "succeeded")]),
+        ("b", [Attempt(1, 103.0, None, "running")]),
+    ]
+    drawn = layout_timeline(rows, 100.0, 110.0)
+    first, second, running = drawn.bars
+    assert first.x == LABEL_W and first.width == pytest.approx(CHART_W / 10, abs=0.1)
+    assert "boom" in first.title and second.row == 0
+    assert running.row == 1 and running.x + running.width == pytest.approx(LABEL_W + CHART_W)
+    assert drawn.ticks[0].label == "0 ms" and len(drawn.ticks) >= 4
+
+
+def test_the_run_form_follows_declared_inputs(load: Load) -> None:
+    spec = load(
+        """
+name: form
+inputs:
+  who: {type: string, required: true}
+  count: {type: integer, default: 3}
+  ratio: {type: number}
+  loud: {type: boolean, default: false}
+  tags: {type: array, default: [a]}
+  extra: {type: object}
+steps: {s: {agent: noop}}
+"""
+    ).spec
+    fields = {f.name: f for f in form_fields(spec)}
+    assert fields["who"].required and fields["who"].widget == "text"
+    assert fields["count"].widget == "number" and fields["count"].value == "3"
+    assert fields["loud"].widget == "boolean" and fields["tags"].widget == "json"
+    form = {"who": "ada", "count": "", "ratio": "0.5", "loud": "true", "tags": '["x"]'}
+    assert parse_inputs(spec, form) == (
+        {"who": "ada", "ratio": 0.5, "loud": True, "tags": ["x"]},
+        {},
+    )
+    _, errors = parse_inputs(spec, {"count": "1.5", "tags": "{}", "extra": "{", "loud": "yes"})
+    assert set(errors) == {"count", "tags", "extra", "loud"}
+    refilled = {f.name: f for f in form_fields(spec, {"count": "1.5"}, errors)}
+    assert refilled["count"].value == "1.5" and refilled["count"].error
+
+
+async def test_a_run_page_shows_rendered_inputs_with_secrets_masked(
+    registry: AgentRegistry, load: Load
+) -> None:
+    definition = load(
+        """
+name: shown
+inputs: {names: {type: array, default: [ada, grace]}}
+steps:
+  greet:
+    agent: noop
+    for_each: ${{ inputs.names }}
+    with: {value: "hello ${{ item }} with ${{ secrets.api_key }}"}
+  count:
+    agent: noop
+    needs: [greet]
+    with: {value: "${{ len(steps.greet.outputs) }}"}
+  later:
+    agent: noop
+    needs: [count]
+    if: ${{ false }}
+"""
+    )
+    async with Coordinator(registry, secrets={"api_key": "hunter2"}) as coordinator:
+        result = await coordinator.run(definition)
+        run = await coordinator.store.get_run(result.run_id)
+        assert run is not None
+        records = await coordinator.store.steps(result.run_id)
+    view = run_view(definition, run, records, ["api_key"])
+    greet, count, later = view.steps
+    assert greet.group and greet.counts == {"succeeded": 2} and greet.summary == "2/2 done"
+    first = greet.instances[0]
+    assert first.key == f"{run.run_id}/greet/0"
+    assert first.inputs is not None and "hello ada with [secret]" in first.inputs
+    assert "hunter2" not in (first.inputs + (count.instances[0].inputs or ""))
+    assert count.instances[0].inputs is not None and '"value": 2' in count.instances[0].inputs
+    assert later.status == "skipped" and later.instances[0].inputs is None
+    rows, hidden = timeline_rows(view)
+    assert [label for label, _ in rows][:2] == ["greet[0]", "greet[1]"] and hidden == 0
+
+
+def test_the_socratic_reading_is_written_for_people() -> None:
+    shown = reading(
+        {
+            "premises": ["if it rains then street is wet", "street is wet"],
+            "conclusion": "it rains",
+            "consistent": True,
+            "valid": False,
+            "counterexample": {"atoms": {"it rains": False}, "individuals": {"street": ["wet"]}},
+            "explanation": ["It does not follow."],
+            "rejected": [{"premise": "Blah", "reason": "not a sentence I know"}],
+        }
+    )
+    assert shown["verdict"] == "Not valid: “it rains” does not follow from the premises."
+    assert shown["tone"] == "bad"
+    assert shown["counterexample"] == ["“it rains” is false", "street: wet"]
+    assert shown["rejected"] == ["Blah: not a sentence I know"]
+    assert reading({"valid": True, "conclusion": "x"})["tone"] == "ok"
+
+
+def _step_event(seq: int, status: str, run: str = "r") -> Event:
+    return Event(run, seq, 0.0, status, step_id="s", attempt=1, duration=0.01, agent="noop")
+
+
+def test_health_figures_come_from_the_exported_metrics() -> None:
+    metrics = Metrics()
+    sampler = HealthSampler(metrics.registry)
+    sampler.take(now=0.0)
+    for seq in range(1, 21):
+        metrics.observe(_step_event(seq, "succeeded"))
+    metrics.loop_lag.observe(0.004)
+    metrics.loop_lag.observe(0.002)
+    figures = sampler.figures(now=10.0)
+    assert figures.steps_per_second == pytest.approx(2.0)
+    assert figures.steps_total == 20
+    assert figures.loop_lag_mean == pytest.approx(0.003)
+    assert figures.window == 10.0
+    assert "mastermind_steps_total" in metrics.render().decode()
+
+
+def test_the_change_feed_marks_runs_and_is_bounded() -> None:
+    page = ChangeFeed(None)  # the runs table: run transitions only
+    page(_step_event(1, "running"))
+    assert not page.wake.is_set()
+    page(Event("r", 2, 0.0, "running"))
+    assert page.wake.is_set() and page.take() == ["r"] and not page.wake.is_set()
+    for n in range(MAX_MARKED * 3):
+        page(Event(f"r{n}", 1, 0.0, "running"))
+    assert len(page.take()) == MAX_MARKED
+    one = ChangeFeed("r")  # one run's page: its steps too, and the end
+    one(Event("other", 1, 0.0, "succeeded"))
+    assert not one.wake.is_set()
+    one(_step_event(3, "running"))
+    assert one.wake.is_set() and not one.ended
+    one(Event("r", 4, 0.0, "failed"))
+    assert one.ended

@@ -1,0 +1,164 @@
+"""The dashboard in a real browser (headless Chromium through Playwright) against a real
+`mastermind serve`: sign in, watch a run live, approve it, read the workflows and health pages,
+and be refused with a wrong token or a forged form. Every wait is on a page condition."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.browser import chromium, missing, sign_in
+from tests.daemon_harness import ROOT, TOKEN, RunningDaemon, daemon
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext
+
+pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
+
+BROKEN = "name: broken\nsteps:\n  a:\n    agent: noop\n    needs: [nope]\n"
+WAIT = 20_000  # ms a page condition may take on a busy machine (a bound, not a pause)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
+    tmp = tmp_path_factory.mktemp("dashboard")
+    folder = tmp / "workflows"
+    folder.mkdir()
+    shutil.copy(ROOT / "workflows" / "approval.yaml", folder)
+    (folder / "zz_broken.yaml").write_text(BROKEN)
+    with daemon(tmp, folder) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT)
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(WAIT)
+    yield ctx
+    ctx.close()
+
+
+def submit(d: RunningDaemon, change: str) -> str:
+    status, body = d.call(
+        "POST", "/api/v1/runs", {"workflow": "approval", "inputs": {"change": change}}
+    )
+    assert status == 201, body
+    return str(body["run_id"])
+
+
+def test_sign_in_refuses_a_wrong_token_and_every_forged_form(
+    served: RunningDaemon, context: BrowserContext
+) -> None:
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.goto(f"{served.url}/ui/runs")
+    expect(page).to_have_url(re.compile(r"/ui/login\?next=/ui/runs$"))
+    page.get_by_label("API token").fill("not-the-token")
+    with page.expect_response(f"{served.url}/ui/login") as refused:
+        page.get_by_role("button", name="Sign in").click()
+    assert refused.value.status == 401
+    expect(page.get_by_role("alert")).to_contain_text("That token is not valid")
+    assert context.cookies() == []
+
+    sign_in(page, served.url, TOKEN)
+    (cookie,) = context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert TOKEN not in cookie["value"]  # a signed session, not the API token
+    # the cookie is for the dashboard only: the API still wants the bearer token
+    assert page.request.get(f"{served.url}/api/v1/runs").status == 401
+
+    run_id = submit(served, "forged")
+    cancel = f"{served.url}/ui/runs/{run_id}/cancel"
+    # the session cookie alone, as a cross-site form would carry it: refused
+    assert page.request.post(cancel, form={"x": "1"}).status == 403
+    assert page.request.post(cancel, form={"csrf": "guessed"}).status == 403
+    page.goto(f"{served.url}/ui/runs/{run_id}")
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    assert csrf
+    evil = {"Origin": "http://evil.example"}
+    assert page.request.post(cancel, form={"csrf": csrf}, headers=evil).status == 403
+    assert served.call("GET", f"/api/v1/runs/{run_id}")[1]["run"]["status"] == "running"
+    # the real button, with its token, works
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.locator("#run-status")).to_have_attribute("data-status", "cancelled")
+
+
+def test_a_run_appears_live_and_finishes_when_approved(
+    served: RunningDaemon, context: BrowserContext
+) -> None:
+    from playwright.sync_api import expect
+
+    runs = context.new_page()
+    sign_in(runs, served.url, TOKEN)
+    runs.evaluate("window.loadedOnce = true")  # gone if the page reloads
+    run_id = submit(served, "live")
+    row = runs.locator(f'tr[data-run="{run_id}"]')
+    expect(row).to_have_attribute("data-status", "running")
+    assert runs.evaluate("window.loadedOnce") is True
+
+    page = context.new_page()
+    page.goto(f"{served.url}/ui/runs")
+    page.get_by_role("link", name=f"run {run_id}").click()
+    nodes = page.locator("svg.dag a.node")
+    expect(nodes).to_have_count(3)
+    expect(nodes.nth(0)).to_have_attribute("data-status", "succeeded")
+    expect(page.locator('a.node[data-step="approve"]')).to_have_attribute("data-status", "running")
+    expect(page.locator('a.node[data-step="apply"]')).to_have_attribute("data-status", "pending")
+    expect(page.locator("details#step-approve")).to_contain_text(f"{run_id}/approve")
+
+    page.get_by_label("Payload (JSON or text, optional)").first.fill('{"by": "ada"}')
+    page.get_by_role("button", name="Send approve").click()
+    expect(page.get_by_role("status")).to_contain_text("Signal sent")
+    expect(page.locator("#run-status")).to_have_attribute("data-status", "succeeded")
+    for step in ("prepare", "approve", "apply"):
+        expect(page.locator(f'a.node[data-step="{step}"]')).to_have_attribute(
+            "data-status", "succeeded"
+        )
+    expect(page.locator("section.io")).to_contain_text("approved by ada")
+    expect(page.locator("svg.gantt rect.bar")).to_have_count(3)
+    # the runs page saw the change too, still without a reload
+    expect(row).to_have_attribute("data-status", "succeeded")
+    assert runs.evaluate("window.loadedOnce") is True
+    body = served.call("GET", f"/api/v1/runs/{run_id}")[1]
+    assert json.dumps(body["run"]["outputs"]).count("approved by ada") == 1
+
+
+def test_workflows_health_and_a_run_from_the_form(
+    served: RunningDaemon, context: BrowserContext
+) -> None:
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    sign_in(page, served.url, TOKEN)
+    page.get_by_role("link", name="Workflows").click()
+    broken = page.locator(".broken-file")
+    expect(broken).to_contain_text("zz_broken.yaml:5:13: error: steps.a.needs[0]: no step named")
+    expect(page.locator('tr[data-workflow="approval"]')).to_contain_text("webhook")
+
+    page.get_by_role("link", name="Run approval").click()
+    page.get_by_label("change").fill("from the form")
+    page.get_by_label("approval_timeout").fill("")
+    page.get_by_role("button", name="Start run").click()
+    expect(page.get_by_role("status")).to_contain_text("Run started")
+    expect(page.locator("section.io")).to_contain_text("from the form")
+    expect(page.locator('a.node[data-step="approve"]')).to_have_attribute("data-status", "running")
+
+    page.get_by_role("link", name="Health").click()
+    expect(page.locator('[data-metric="state"]')).to_have_text("ready")
+    expect(page.locator('[data-metric="runs_active"]')).not_to_have_text("0")
