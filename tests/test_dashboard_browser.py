@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 
+AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
+AXE_RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 BROKEN = "name: broken\nsteps:\n  a:\n    agent: noop\n    needs: [nope]\n"
 WAIT = 20_000  # ms a page condition may take on a busy machine (a bound, not a pause)
 
@@ -162,3 +165,78 @@ def test_workflows_health_and_a_run_from_the_form(
     page.get_by_role("link", name="Health").click()
     expect(page.locator('[data-metric="state"]')).to_have_text("ready")
     expect(page.locator('[data-metric="runs_active"]')).not_to_have_text("0")
+
+
+def test_after_a_crash_a_person_decides_an_unknown_step(browser: Browser, tmp_path: Path) -> None:
+    """kill -9 while an at_most_once step runs; after the restart the page offers retry or
+    skip, and the session cookie still works (it is signed, not stored)."""
+    from playwright.sync_api import expect
+
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    shutil.copy(ROOT / "workflows" / "approval.yaml", folder)
+    state = tmp_path / "state"
+    ctx = browser.new_context()
+    ctx.set_default_timeout(WAIT)
+    try:
+        page = ctx.new_page()
+        with daemon(tmp_path, folder, state=state) as first:
+            sign_in(page, first.url, TOKEN)
+            run_id = submit(first, "crash")
+            page.goto(f"{first.url}/ui/runs/{run_id}")
+            approve = page.locator('a.node[data-step="approve"]')
+            expect(approve).to_have_attribute("data-status", "running")
+            first.process.kill()
+            first.process.wait(timeout=30)
+        with daemon(tmp_path, folder, state=state) as second:
+            page.goto(f"{second.url}/ui/runs/{run_id}")  # no sign-in: same cookie, new process
+            expect(approve).to_have_attribute("data-status", "unknown")
+            page.get_by_role("button", name="Retry approve").click()
+            expect(approve).to_have_attribute("data-status", "running")
+            page.get_by_role("button", name="Send approve").click()
+            expect(page.locator("#run-status")).to_have_attribute("data-status", "succeeded")
+            assert second.call("GET", f"/api/v1/runs/{run_id}")[1]["run"]["status"] == "succeeded"
+    finally:
+        ctx.close()
+
+
+def test_every_page_passes_the_axe_accessibility_checks(
+    served: RunningDaemon, browser: Browser
+) -> None:
+    """axe-core's WCAG 2.1 A/AA rules (labels, names, contrast, keyboard access to scrolling
+    regions, heading order) on every kind of page, with every step's details open."""
+    from playwright.sync_api import expect
+
+    run_id = submit(served, "accessible")  # stays waiting: the page shows the approve form
+    ctx = browser.new_context(bypass_csp=True)  # the checker is injected as an inline script
+    ctx.set_default_timeout(WAIT)
+    try:
+        page = ctx.new_page()
+        page.goto(f"{served.url}/ui/login")
+        found: dict[str, list[str]] = {}
+
+        def check(path: str) -> None:
+            page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+            page.add_script_tag(content=AXE.read_text())
+            violations = page.evaluate(
+                "async rules => (await axe.run(document, {runOnly: rules})).violations"
+                ".map(v => `${v.id} (${v.impact}): ${v.nodes[0].target.join(' ')}`)",
+                AXE_RULES,
+            )
+            if violations:
+                found[path] = violations
+
+        check("/ui/login")
+        sign_in(page, served.url, TOKEN)
+        expect(page.locator(f'tr[data-run="{run_id}"]')).to_be_visible()
+        pages = ["/ui/runs", "/ui/workflows", "/ui/workflows/approval", "/ui/health"]
+        runs = page.eval_on_selector_all("tr[data-run]", "rows => rows.map(r => r.dataset.run)")
+        pages += [f"/ui/runs/{r}" for r in runs]
+        for path in pages:
+            page.goto(f"{served.url}{path}")
+            if path.endswith(run_id):
+                expect(page.get_by_role("button", name="Send approve")).to_be_visible()
+            check(path)
+    finally:
+        ctx.close()
+    assert not found, found

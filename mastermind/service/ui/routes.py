@@ -404,6 +404,11 @@ async def workflows_page(request: web.Request) -> web.Response:
     cron = {}
     for entry in cron_entries(daemon.catalog):
         cron[(entry.workflow, entry.index)] = entry.next_after(now)
+    folder = str(daemon.config.workflows).rstrip("/") + "/"
+
+    def short(path: str) -> str:  # files are named relative to the folder the page shows
+        return path.removeprefix(folder)
+
     served = []
     for definition in sorted(daemon.catalog.values(), key=lambda d: d.name):
         triggers = []
@@ -422,10 +427,12 @@ async def workflows_page(request: web.Request) -> web.Response:
             elif trigger.webhook is not None:
                 path = f"/api/v1/hooks/{definition.name}"
                 triggers.append({"kind": "webhook", "what": f"POST {path}", "next": ""})
-        served.append({"definition": definition, "triggers": triggers})
+        served.append(
+            {"definition": definition, "file": short(definition.file), "triggers": triggers}
+        )
     broken: dict[str, list[str]] = {}
     for problem in daemon.broken:
-        broken.setdefault(problem.file, []).append(str(problem))
+        broken.setdefault(short(problem.file), []).append(short(str(problem)))
     return _dashboard(request).render(
         request,
         "workflows.html",

@@ -99,7 +99,7 @@ async def serve_changes(
                 await asyncio.sleep(MIN_INTERVAL)
         finally:
             stopping.cancel()
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         pass  # the page went away
     finally:
         unsubscribe()
