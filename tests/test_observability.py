@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -9,9 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import uvloop
 
-from mastermind.service.metrics import Metrics, StateCollector
-from mastermind.store.events import Event
+from mastermind.engine.agent import AgentRegistry
+from mastermind.engine.coordinator import Coordinator
+from mastermind.language.loader import load_text
+from mastermind.service.metrics import Metrics
+from tests.agents_for_tests import register_all
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMTOOL = shutil.which("promtool")
@@ -20,52 +25,29 @@ needs_promtool = pytest.mark.skipif(
 )
 
 
+FLAKY = """
+name: w
+steps:
+  a: {agent: flaky, with: {failures: 1}, retry: {attempts: 2, initial: 1ms}}
+"""
+
+
 def exported() -> str:
-    metrics = Metrics()
-    metrics.add_collector(
-        StateCollector(
-            lambda: {
-                "runs_active": 1,
-                "ready": 2,
-                "pool_workers": 2,
-                "pool_replaced": 0,
-                "commits": 10,
-                "commit_seconds": 0.5,
-            }
-        )
-    )
-    for event in [
-        Event("r", 1, 1.0, "running", workflow="w"),
-        Event("r", 2, 1.0, "running", step_id="a", attempt=1, workflow="w", agent="http"),
-        Event(
-            "r",
-            3,
-            1.0,
-            "retrying",
-            step_id="a",
-            attempt=1,
-            workflow="w",
-            agent="http",
-            duration=0.1,
-        ),
-        Event("r", 4, 1.0, "running", step_id="a", attempt=2, workflow="w", agent="http"),
-        Event(
-            "r",
-            5,
-            1.0,
-            "succeeded",
-            step_id="a",
-            attempt=2,
-            workflow="w",
-            agent="http",
-            duration=0.2,
-        ),
-        Event("r", 6, 2.0, "succeeded", workflow="w", duration=1.0),
-    ]:
-        metrics.observe(event)
-    metrics.loop_lag.observe(0.002)
-    metrics.reloads.labels("ok").inc()
-    return metrics.render().decode()
+    """The exposition text after a real run (one retry, then success) through a real
+    Coordinator, as the daemon wires it; loop lag and reloads are fed by daemon chores."""
+
+    async def run() -> str:
+        registry = register_all(AgentRegistry(load_plugins=False))
+        async with Coordinator(registry) as coordinator:
+            metrics = Metrics()
+            metrics.attach(coordinator)
+            assert (await coordinator.run(load_text(FLAKY, "w.yaml", registry))).ok
+            metrics.loop_lag.observe(0.002)
+            metrics.reloads.labels("ok").inc()
+            return metrics.render().decode()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(run())
 
 
 @needs_promtool
@@ -79,9 +61,9 @@ def test_promtool_accepts_the_metrics() -> None:
 def test_metrics_count_what_happened() -> None:
     text = exported()
     assert 'mastermind_runs_total{status="succeeded",workflow="w"} 1.0' in text
-    assert 'mastermind_step_retries_total{agent="http"} 1.0' in text
-    assert 'mastermind_steps_total{agent="http",status="succeeded",workflow="w"} 1.0' in text
-    assert 'mastermind_steps_running{agent="http"} 0.0' in text
+    assert 'mastermind_step_retries_total{agent="flaky"} 1.0' in text
+    assert 'mastermind_steps_total{agent="flaky",status="succeeded",workflow="w"} 1.0' in text
+    assert 'mastermind_steps_running{agent="flaky"} 0.0' in text
     assert "mastermind_build_info{" in text
 
 

@@ -322,6 +322,15 @@ class Coordinator:
         """Step instances queued in active runs, waiting for a concurrency slot."""
         return sum(execution.ready_depth for execution in self._active.values())
 
+    def steps_running(self) -> dict[str, int]:
+        """Attempts inside an agent right now, by agent kind (counted where they run, so the
+        figure cannot drift from the truth however an attempt ends)."""
+        total: dict[str, int] = {}
+        for execution in self._active.values():
+            for agent, count in execution.running.items():
+                total[agent] = total.get(agent, 0) + count
+        return total
+
     @property
     def active_runs(self) -> list[str]:
         return list(self._active)

@@ -19,7 +19,6 @@ import secrets
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -31,7 +30,7 @@ from mastermind.service import systemd
 from mastermind.service.api import make_app
 from mastermind.service.chores import Chores
 from mastermind.service.config import Config, load_config
-from mastermind.service.metrics import Metrics, StateCollector
+from mastermind.service.metrics import Metrics
 from mastermind.service.triggers import CronScheduler
 from mastermind.store.base import Store
 
@@ -69,9 +68,8 @@ class Daemon:
             ),
             secrets=config.secrets,
         )
-        self.coordinator.subscribe(self.metrics.observe)
+        self.metrics.attach(self.coordinator)  # events, and live state at every scrape
         self.scheduler = CronScheduler(self.coordinator, lambda: self.catalog)
-        self.metrics.add_collector(StateCollector(self._state))
 
     def _store(self) -> Store:
         store = self.config.store
@@ -92,19 +90,6 @@ class Daemon:
             synchronous=store.synchronous,
             max_output_bytes=store.max_output_bytes,
         )
-
-    def _state(self) -> dict[str, Any]:
-        coordinator = self.coordinator
-        pool = coordinator.started_process_pool
-        store = self.store
-        return {
-            "runs_active": len(coordinator.active_runs),
-            "ready": coordinator.ready_depth(),
-            "pool_workers": pool.alive if pool is not None else 0,
-            "pool_replaced": pool.replaced if pool is not None else 0,
-            "commits": store.commits,
-            "commit_seconds": store.commit_seconds,
-        }
 
     # ------------------------------------------------------------------------------ workflows
 

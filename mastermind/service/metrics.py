@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import platform
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -16,6 +16,9 @@ from prometheus_client.registry import Collector
 
 from mastermind import __version__
 from mastermind.store.events import RUN_FINAL, STEP_FINAL, Event
+
+if TYPE_CHECKING:
+    from mastermind.engine.coordinator import Coordinator
 
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
@@ -59,9 +62,6 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=r,
         )
-        self.running = Gauge(
-            "mastermind_steps_running", "Step instances running now", ["agent"], registry=r
-        )
         self.loop_lag = Histogram(
             "mastermind_event_loop_lag_seconds",
             "How late the event loop wakes up",
@@ -85,8 +85,17 @@ class Metrics:
         )
         info.labels(__version__, platform.python_version()).set(1)
 
+    def attach(self, coordinator: Coordinator) -> None:
+        """Count the coordinator's events, and read its live state at every scrape."""
+        coordinator.subscribe(self.observe)
+        collector = CoordinatorCollector(coordinator)
+        coordinator.subscribe(collector.saw)
+        self.add_collector(collector)
+
     def observe(self, event: Event) -> None:
-        """An event listener: count transitions."""
+        """An event listener: count transitions. (Steps running now are read from the
+        coordinator at scrape time: counting them from events drifted whenever an attempt
+        ended without the event the count expected, e.g. after a cancel.)"""
         status = event.status
         if event.step_id is None:
             if status == "running":
@@ -96,15 +105,9 @@ class Metrics:
                 if event.duration is not None:
                     self.run_seconds.labels(event.workflow).observe(event.duration)
             return
-        if status == "running":
-            self.running.labels(event.agent).inc()
+        if status in ("running", "queued"):
             return
-        if status == "queued":
-            return
-        # the end of an attempt: an instance event (fan-out items, or a single-instance step)
-        if event.duration is not None or status in ("retrying", "cancelled"):
-            self.running.labels(event.agent).dec()
-        if event.duration is not None:
+        if event.duration is not None:  # the end of an attempt
             self.step_seconds.labels(event.agent).observe(event.duration)
         if status == "retrying":
             self.retries.labels(event.agent).inc()
@@ -126,37 +129,55 @@ class Metrics:
             self.loop_lag.observe(max(0.0, loop.time() - started - interval))
 
 
-class StateCollector(Collector):
-    """Gauges read at scrape time from live objects (pool, store, coordinator)."""
+class CoordinatorCollector(Collector):
+    """Gauges read at scrape time from the live coordinator (runs, steps, pool, store)."""
 
-    def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
-        self.read = read
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.coordinator = coordinator
+        self._agents: set[str] = set()  # every agent that ran stays a series (0 when idle)
+
+    def saw(self, event: Event) -> None:
+        """An event listener: remember the agent kinds that ran."""
+        if event.status == "running" and event.agent:
+            self._agents.add(event.agent)
 
     def collect(self) -> Iterator[Any]:
-        state = self.read()
+        coordinator = self.coordinator
+        pool = coordinator.started_process_pool
+        store = coordinator.store
+        running = coordinator.steps_running()
+        self._agents.update(running)
+        steps = GaugeMetricFamily(
+            "mastermind_steps_running", "Step instances running now", labels=["agent"]
+        )
+        for agent in sorted(self._agents):
+            steps.add_metric([agent], running.get(agent, 0))
+        yield steps
         yield GaugeMetricFamily(
-            "mastermind_runs_active", "Runs in flight in this daemon", value=state["runs_active"]
+            "mastermind_runs_active",
+            "Runs in flight in this daemon",
+            value=len(coordinator.active_runs),
         )
         yield GaugeMetricFamily(
             "mastermind_ready_queue_depth",
             "Step instances queued, waiting for a slot",
-            value=state["ready"],
+            value=coordinator.ready_depth(),
         )
         yield GaugeMetricFamily(
             "mastermind_process_pool_workers",
             "Live CPU worker processes",
-            value=state["pool_workers"],
+            value=pool.alive if pool is not None else 0,
         )
         yield CounterMetricFamily(
             "mastermind_process_pool_replacements",
             "CPU workers replaced after dying or being stopped",
-            value=state["pool_replaced"],
+            value=pool.replaced if pool is not None else 0,
         )
         yield CounterMetricFamily(
-            "mastermind_store_commits", "Store transactions committed", value=state["commits"]
+            "mastermind_store_commits", "Store transactions committed", value=store.commits
         )
         yield CounterMetricFamily(
             "mastermind_store_commit_seconds",
             "Time spent committing",
-            value=state["commit_seconds"],
+            value=store.commit_seconds,
         )
