@@ -269,3 +269,19 @@ REFUSED += [
     ("If Socrates is a man, then he is mortal.", "'he': pronouns"),
     ("Some philosophers are not wise and some are.", "'are' does not fit here"),
 ]
+
+# singular and plural: heads before a preposition, words that only look plural or verbal
+CORPUS += [
+    ("Neither Plato nor Zeus is mortal.", "Plato is not mortal and Zeus is not mortal"),
+    ("All pandas are bears.", "all pandas are bears"),
+    ("Every dog has fleas.", "all dogs have fleas"),
+    ("Birds of paradise are colourful.", "all birds of paradise are colourful"),
+    ("There is a mouse in the house.", "there are mice in the house"),
+    ("There are mice in the house.", "there are mice in the house"),
+    ("All laws are rules.", "all laws are rules"),
+    ("All kiwis are fruits.", "all kiwis are fruits"),
+    ("Every news anchor is famous.", "all news anchors are famous"),
+]
+REFUSED += [
+    ("Big dogs bark.", "it can be read in more than one way"),
+]

@@ -37,7 +37,7 @@ from mastermind.reasoning.formulas import (
     Pred,
     predicate_names,
 )
-from mastermind.reasoning.words import base_verb, is_plural, singular, third_person
+from mastermind.reasoning.words import base_verb, head, is_plural, singular, third_person
 
 # (form, example): what the grammar accepts, for docs and for "nearest accepted forms"
 FORMS: tuple[tuple[str, str], ...] = (
@@ -356,6 +356,7 @@ nps: np
     | np (COMMA np)* (COMMA? OR np)+                -> nps_or
 np: WORD+
 names: name
+    | NEITHER name NOR name             -> names_nor
     | name (COMMA name)* (COMMA? AND name)+           -> names_and
     | name (COMMA name)* (COMMA? OR name)+            -> names_or
 name: TITLE? WORD+
@@ -712,22 +713,31 @@ class _Reader:
             for name, capitalized in names:
                 words = name.split()
                 if name.startswith("the "):
-                    if is_plural(words[-1]):
+                    if is_plural(words[head(words)]):
                         raise Refusal(f"'{name}' ends in a plural noun", column)
                 elif len(words) > 1 and not capitalized:
                     raise Refusal(f"'{name}' is not a name (names are capitalised)", column)
         parts = [body.of(name) for name, _ in names]
+        if op == "nor":  # neither A nor B is P: A is not P and B is not P
+            if body.negative:
+                raise Refusal("'neither ... not' is a double negation", column)
+            return _join("and", [_negate_reading(part) for part in parts])
         formula = _join(op or "and", parts)
         return _negate_reading(formula) if body.negative else formula
 
     def plain_modifiers(self, node: Any) -> None:
-        """Before a verb, only the last word of a plural noun phrase may look plural
-        (`big dogs bark`); `Socrates drinks hemlock` is not `all socrates drink hemlock`."""
+        """Before a verb, only the head of a noun phrase may look plural (`big dogs bark`),
+        and a head of several words must not look like a verb (`every cat has whiskers` is
+        not `every (cat has) whiskers`)."""
         for phrase in _subtrees(node, "np", "name") or [node]:
-            words = [t for t in phrase.children if isinstance(t, Token)]
-            for word in words[:-1]:
-                if is_plural(str(word)):
+            words = [str(t) for t in phrase.children if isinstance(t, Token)]
+            at = head(words)
+            for word in words[:at]:
+                if is_plural(word):
                     raise Refusal(f"'{word}' looks plural inside a noun phrase", _column(node))
+            for word in words[1 : at + 1]:
+                if base_verb(word) is not None and not is_plural(word):
+                    raise Refusal(f"'{word}' looks like a verb", _column(node))
 
     def generic_subject(self, node: Any) -> bool:
         """A bare noun phrase (no title, no article, no capitalised word inside)."""
@@ -739,11 +749,11 @@ class _Reader:
             str(t.type) == "WORD" and int(t.column or 0) not in self.capitals for t in node.children
         )
 
-    def generic(self, head: str, body: Body, column: int) -> Formula:
-        words = head.split()
-        if not is_plural(words[-1]):
-            raise Refusal(f"'{head}' is not a plural noun", column)
-        subject = " ".join([*words[:-1], singular(words[-1])])
+    def generic(self, subject_phrase: str, body: Body, column: int) -> Formula:
+        words = subject_phrase.split()
+        if not is_plural(words[head(words)]):
+            raise Refusal(f"'{subject_phrase}' is not a plural noun", column)
+        subject = self.noun(subject_phrase, True)
         return body.categorical("no" if body.negative else "all", subject)
 
     def it_clause(self, node: Any) -> Formula:
@@ -870,7 +880,8 @@ class _Reader:
     def noun(self, phrase: str, plural: bool) -> str:
         words = phrase.split()
         if plural:
-            words[-1] = singular(words[-1])
+            at = head(words)
+            words[at] = singular(words[at])
         return " ".join(words)
 
     def noun_phrases(self, node: Any, plural: bool | None) -> tuple[list[str], str | None]:
@@ -879,17 +890,18 @@ class _Reader:
         names = []
         for np in nps:
             words = [str(t) for t in np.children]
-            plural_np = is_plural(words[-1]) if plural is None else plural
-            if plural_np is False and is_plural(words[-1]) and words[-1] not in _INVARIANT:
-                raise Refusal(f"'{words[-1]}' is plural here", _column(np))
-            if plural_np and not is_plural(words[-1]):
-                raise Refusal(f"'{words[-1]}' is not a plural noun", _column(np))
+            noun = words[head(words)]
+            plural_np = is_plural(noun) if plural is None else plural
+            if plural_np is False and is_plural(noun) and noun not in _INVARIANT:
+                raise Refusal(f"'{noun}' is plural here", _column(np))
+            if plural_np and not is_plural(noun):
+                raise Refusal(f"'{noun}' is not a plural noun", _column(np))
             names.append(self.noun(" ".join(words), plural_np))
         return names, op
 
     def names(self, node: Any) -> tuple[list[tuple[str, bool]], str | None]:
         trees = _subtrees(node, "name", "definite") if node.data.startswith("names") else [node]
-        op = {"names_and": "and", "names_or": "or"}.get(node.data)
+        op = {"names_and": "and", "names_or": "or", "names_nor": "nor"}.get(node.data)
         found = []
         for tree in trees:
             words = [str(t) for t in tree.children]

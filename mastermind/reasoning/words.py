@@ -19,7 +19,25 @@ _engine: inflect.engine | None = None
 
 # Words inflect would wrongly strip of a final "s" (famous → famou, bus → bu, physics → physic):
 # adjectives and singular nouns that only look plural.
-_LOOKS_PLURAL = ("ous", "ss", "us", "is", "ics", "ws", "as")
+_LOOKS_PLURAL = ("ous", "ss", "us", "sis", "xis", "ics")
+_NOT_PLURAL = frozenset(
+    {
+        *("is", "has", "was", "this", "his", "its", "gas", "bias", "alias", "atlas", "canvas"),
+        *("pancreas", "christmas", "lens", "news", "series", "species", "always", "perhaps"),
+    }
+)
+PREPOSITIONS = frozenset(
+    {"of", "in", "on", "at", "with", "from", "for", "by", "to", "under", "over", "near"}
+)
+
+
+def head(words: list[str]) -> int:
+    """The index of a noun phrase's head: the last word before a preposition (`birds of
+    prey` → birds), else the last word."""
+    for index, word in enumerate(words):
+        if index and word in PREPOSITIONS:
+            return index - 1
+    return len(words) - 1
 
 
 def engine() -> inflect.engine:
@@ -47,7 +65,9 @@ def engine() -> inflect.engine:
 @lru_cache(maxsize=4096)
 def singular(word: str) -> str:
     """The singular of a plural noun (`wolves` → `wolf`); other words unchanged."""
-    if len(word) < 3 or (word.endswith(_LOOKS_PLURAL) and word not in _PLURAL_ANYWAY):
+    if len(word) < 3 or word in _NOT_PLURAL:
+        return word
+    if word.endswith(_LOOKS_PLURAL) and word not in _PLURAL_ANYWAY:
         return word
     inflector = engine()
     with _lock:
@@ -78,12 +98,14 @@ def plural(phrase: str) -> str:
     words = phrase.split()
     if not words:
         return phrase
-    found = _seen_plural.get(words[-1])
+    at = head(words)
+    found = _seen_plural.get(words[at])
     if not found:
         inflector = engine()
         with _lock:
-            found = inflector.plural_noun(words[-1])
-    return " ".join([*words[:-1], found or words[-1]])
+            found = inflector.plural_noun(words[at])
+    words[at] = found or words[at]
+    return " ".join(words)
 
 
 def third_person(verb: str) -> str:
