@@ -4,7 +4,11 @@ and the live-change feed. The browser tests drive the whole of it."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -19,6 +23,7 @@ from mastermind.service.ui.layout import NODE_H, NODE_W, layers, layout_dag, lay
 from mastermind.service.ui.stream import MAX_MARKED, ChangeFeed
 from mastermind.service.ui.views import reading, run_view, timeline_rows
 from mastermind.store.events import Event
+from tests.daemon_harness import ROOT
 
 Load = Callable[[str], Definition]
 
@@ -195,3 +200,79 @@ def test_the_change_feed_marks_runs_and_is_bounded() -> None:
     assert one.wake.is_set() and not one.ended
     one(Event("r", 4, 0.0, "failed"))
     assert one.ended
+
+
+async def test_pages_filter_page_and_refuse_what_they_should(tmp_path: Path) -> None:
+    """The dashboard over real HTTP (an in-process daemon's app on a loopback port): filters
+    and paging of the runs table, the sign-in redirect (never off-site), HTML errors, a form
+    sent back with its errors, and long-lived caching only for versioned assets."""
+    import aiohttp
+
+    from mastermind.service.api import make_app
+    from mastermind.service.config import Config
+    from mastermind.service.daemon import Daemon
+    from mastermind.service.ui.routes import PAGE_SIZE
+    from tests.servers import serve
+
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    shutil.copy(ROOT / "workflows" / "hello.yaml", folder)
+    shutil.copy(ROOT / "workflows" / "approval.yaml", folder)
+    config = Config.model_validate(
+        {"workflows": folder, "store": {"state_dir": tmp_path / "state"}, "api": {"tokens": ["t"]}}
+    )
+    d = Daemon(config)
+    d.tokens = ["t"]
+    async with d.coordinator:
+        await d.load_workflows()
+        hello = d.catalog["hello"]
+        runs = [
+            await d.coordinator.submit(hello, {"names": [str(n)]}) for n in range(PAGE_SIZE + 2)
+        ]
+        for run_id in runs:
+            await d.coordinator.wait(run_id)
+        waiting = await d.coordinator.submit(d.catalog["approval"], {"change": "x"})
+        jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
+        async with serve(make_app(d)) as url, aiohttp.ClientSession(cookie_jar=jar) as http:
+
+            async def get(path: str, **kwargs: Any) -> tuple[int, str, aiohttp.ClientResponse]:
+                async with http.get(url + path, allow_redirects=False, **kwargs) as response:
+                    return response.status, await response.text(), response
+
+            status, _, response = await get("/ui/runs?status=failed")
+            assert status == 303
+            target = urlsplit(response.headers["Location"])
+            assert target.path == "/ui/login"
+            assert parse_qs(target.query) == {"next": ["/ui/runs?status=failed"]}
+            assert (await get("/ui/runs/table", headers={"X-Fragment": "1"}))[0] == 401
+            login = {"token": "t", "next": "//evil.example/"}
+            async with http.post(f"{url}/ui/login", data=login, allow_redirects=False) as sent:
+                assert sent.status == 303 and sent.headers["Location"] == "/ui/runs"
+
+            _, page1, _ = await get("/ui/runs?workflow=hello")
+            assert page1.count('data-run="') == PAGE_SIZE and waiting not in page1
+            assert runs[-1] in page1 and runs[0] not in page1  # newest first
+            assert 'href="/ui/runs?workflow=hello&amp;page=2"' in page1
+            _, page2, _ = await get("/ui/runs?workflow=hello&page=2")
+            assert page2.count('data-run="') == 2 and runs[0] in page2
+            _, running, _ = await get("/ui/runs?status=running")
+            assert running.count('data-run="') == 1 and waiting in running
+            assert (await get("/ui/runs?status=nonsense"))[0] == 400
+
+            status, body, response = await get("/ui/runs/no-such-run")
+            assert status == 404 and "no run with that id" in body
+            assert response.content_type == "text/html"
+            assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+            _, form, _ = await get("/ui/workflows/hello")
+            csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            bad = {"csrf": csrf, "names": "[unclosed"}
+            async with http.post(f"{url}/ui/workflows/hello/run", data=bad) as sent:
+                assert sent.status == 422 and "expected a JSON array" in await sent.text()
+
+            _, _, asset = await get("/ui/static/app.js?v=1")
+            assert "immutable" in asset.headers["Cache-Control"]
+            _, _, page = await get("/ui/health")
+            assert page.headers["Cache-Control"] == "no-store"
+        d.coordinator.cancel(waiting)
+        await d.coordinator.wait(waiting)

@@ -87,7 +87,7 @@ class Dashboard:
     def render(
         self, request: web.Request, template: str, http_status: int = 200, **context: Any
     ) -> web.Response:
-        cookie, key = request.get("ui_session", ("", ""))
+        cookie, key = signed_in_as(request) or ("", "")
         context.setdefault("csrf", session.csrf_token(cookie, key) if key else "")
         context.setdefault("nav", "")
         context.setdefault("signed_in", bool(key))
@@ -162,15 +162,13 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
         if request.method == "POST":
             _same_origin(request)
         return await handler(request)
-    tokens = _dashboard(request).daemon.tokens
-    cookie = request.cookies.get(session.COOKIE, "")
-    key = session.session_key(cookie, tokens) if cookie else None
-    if key is None:
+    signed = signed_in_as(request)
+    if signed is None:
         if request.method == "GET" and "X-Fragment" not in request.headers:
             target = "/ui/login?" + urlencode({"next": request.path_qs})
             raise web.HTTPSeeOther(target)
         raise web.HTTPUnauthorized(text="Your session has ended; sign in again.")
-    request["ui_session"] = (cookie, key)
+    cookie, key = signed
     if request.method not in ("GET", "HEAD"):
         _same_origin(request)
         form = await request.post()
@@ -181,6 +179,14 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
                 "token). Reload the page and try again."
             )
     return await handler(request)
+
+
+def signed_in_as(request: web.Request) -> tuple[str, str] | None:
+    """The request's valid session cookie and the token that signed it, if any. (Checked
+    again where needed rather than stored on the request: two HMACs cost nothing.)"""
+    cookie = request.cookies.get(session.COOKIE, "")
+    key = session.session_key(cookie, _dashboard(request).daemon.tokens) if cookie else None
+    return (cookie, key) if key is not None else None
 
 
 def _same_origin(request: web.Request) -> None:
