@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import uvloop
+import yaml
 
 from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.coordinator import Coordinator
@@ -94,3 +95,27 @@ def test_dashboard_and_alerts_use_only_exported_metrics() -> None:
     titles = " ".join(p["title"].lower() for p in dashboard["panels"])
     for topic in ("runs", "throughput", "latency", "failures", "loop lag", "pool", "store"):
         assert topic in titles, topic
+
+
+@needs_promtool
+def test_every_alert_fires_and_stays_silent_when_it_should() -> None:
+    """`promtool test rules` on the shipped cases (config/prometheus/alerts.test.yml)."""
+    done = subprocess.run(
+        [PROMTOOL or "", "test", "rules", str(ROOT / "config/prometheus/alerts.test.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_shipped_alert_has_a_firing_and_a_silent_case() -> None:
+    rules = yaml.safe_load((ROOT / "config/prometheus/alerts.yml").read_text())
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    cases = yaml.safe_load((ROOT / "config/prometheus/alerts.test.yml").read_text())
+    fires: set[str] = set()
+    silent: set[str] = set()
+    for test in cases["tests"]:
+        for check in test.get("alert_rule_test", []):
+            (fires if check.get("exp_alerts") else silent).add(check["alertname"])
+    assert alerts - fires == set(), "alerts never shown to fire"
+    assert alerts - silent == set(), "alerts never shown to stay silent"
