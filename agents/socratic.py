@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import StepError
 from mastermind.language.templates import has_expression
 from mastermind.reasoning.engine import evaluate, is_small
+from mastermind.reasoning.grammar import warm
 from mastermind.reasoning.parse import PremiseError, parse_premise
 
 if TYPE_CHECKING:
@@ -49,9 +50,26 @@ class SocraticParams(Params):
         "fail", description="a premise that cannot be read fails the step, or is only reported"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _warm(cls, data: Any, info: ValidationInfo) -> Any:
+        """Sentences that come from expressions are read at run time: build the grammar when
+        the workflow loads, so the first run's step does not pay for it."""
+        loading = isinstance(info.context, dict) and info.context.get("loading") is True
+        if loading and isinstance(data, dict):
+            texts = data.get("premises"), data.get("conclusion")
+            flat = [t for x in texts for t in (x if isinstance(x, list) else [x])]
+            if any(isinstance(t, str) and has_expression(t) for t in flat):
+                warm()
+        return data
+
     @model_validator(mode="after")
-    def _readable(self) -> SocraticParams:
-        if self.on_rejected == "fail":
+    def _readable(self, info: ValidationInfo) -> SocraticParams:
+        # Premises written literally are read when the workflow loads (the loader passes the
+        # context); at run time the engine reads them off the event loop, in its thread or the
+        # process pool, and reports what it cannot read.
+        loading = isinstance(info.context, dict) and info.context.get("loading") is True
+        if self.on_rejected == "fail" and loading:
             for number, text in enumerate(self.premises, 1):
                 if not has_expression(text):
                     try:

@@ -160,7 +160,7 @@ from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.coordinator import Coordinator, Settings
 from mastermind.language.loader import load_text
 from agents.socratic import ENGINE
-FLOW = '''
+LITERAL = '''
 name: first
 steps:
   check:
@@ -169,6 +169,19 @@ steps:
       premises: ["All men are mortal.", "Socrates is a man.", "If it rains, the ground is wet."]
       conclusion: "Socrates is mortal."
 '''
+TEMPLATED = '''
+name: first
+inputs: {premises: {type: array}}
+steps:
+  check:
+    agent: socratic
+    with: {premises: "${{ inputs.premises }}", conclusion: "Socrates is mortal."}
+'''
+templated = sys.argv[1] == "templated"
+FLOW = TEMPLATED if templated else LITERAL
+INPUTS = {"premises": [
+    "All men are mortal.", "Socrates is a man.", "If it rains, the ground is wet."
+]}
 async def main():
     registry = AgentRegistry()
     loaded = time.perf_counter()
@@ -176,7 +189,7 @@ async def main():
     loaded = time.perf_counter() - loaded
     async with Coordinator(registry, settings=Settings(process_pool_size=1)) as coordinator:
         began = time.perf_counter()
-        result = await coordinator.run(definition)
+        result = await coordinator.run(definition, INPUTS if templated else None)
         step = time.perf_counter() - began
         assert result.ok, result.error
         assert coordinator.started_process_pool is None or coordinator.process_pool.calls == 0
@@ -191,24 +204,38 @@ asyncio.run(main())
 """
 
 
-def first_step(quick: bool) -> list[Figure]:
+def _fresh(mode: str, runs: int) -> dict[str, float]:
     samples = []
-    for _ in range(3 if quick else 7):
+    for _ in range(runs):
         done = subprocess.run(
-            [sys.executable, "-c", FIRST_STEP], capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", FIRST_STEP, mode], capture_output=True, text=True, timeout=120
         )
         if done.returncode != 0:
             raise RuntimeError(done.stderr)
         samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    step = statistics.median(s["step"] for s in samples) * 1000
-    pool = statistics.median(s["pool"] for s in samples) * 1000
-    load = statistics.median(s["load"] for s in samples) * 1000
+    return {key: statistics.median(s[key] for s in samples) * 1000 for key in samples[0]}
+
+
+def first_step(quick: bool) -> list[Figure]:
+    runs = 3 if quick else 7
+    literal = _fresh("literal", runs)
+    templated = _fresh("templated", runs)
+    step, pool, load = literal["step"], literal["pool"], literal["load"]
     return [
         Figure(
             "socratic: first step of a run (fresh process)",
             step,
             "ms",
             pool,
+            "the same check through the cold process pool",
+            target="< 150 ms",
+            higher_is_better=False,
+        ),
+        Figure(
+            "socratic: first step of a run, premises from inputs (fresh process)",
+            templated["step"],
+            "ms",
+            templated["pool"],
             "the same check through the cold process pool",
             target="< 150 ms",
             higher_is_better=False,

@@ -196,3 +196,34 @@ async def test_llm_validation_fails_closed(registry: AgentRegistry, load: Load) 
     assert conditional["accepted"] is True
     assert conditional["validation"]["form"] == "Darapti (AAI-3)"
     assert pool_calls == 0  # small checks are decided in a thread, without starting the pool
+
+
+TEMPLATED = """
+name: templated
+inputs: {premises: {type: array}}
+steps:
+  check:
+    agent: socratic
+    with:
+      premises: ${{ inputs.premises }}
+      conclusion: "Socrates is mortal."
+"""
+
+
+async def test_templated_premises_are_read_by_the_engine(
+    registry: AgentRegistry, load: Load
+) -> None:
+    definition = load(TEMPLATED)
+    async with Coordinator(registry, settings=Settings(process_pool_size=1)) as coordinator:
+        events: list[Event] = []
+        coordinator.subscribe(events.append)
+        good = await coordinator.run(
+            definition, {"premises": ["All men are mortal.", "Socrates is a man."]}
+        )
+        bad = await coordinator.run(
+            definition, {"premises": ["Most men are mortal.", "Socrates is a man."]}
+        )
+    assert good.ok
+    assert not bad.ok
+    failed = [e.error for e in events if e.status == "failed" and e.step_id == "check"]
+    assert "cannot read 'Most men are mortal.' at column 1: 'most'" in str(failed[0])

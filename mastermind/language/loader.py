@@ -417,7 +417,9 @@ class _Checker:
                     "through `env` instead",
                 )
         try:
-            agent.Params.model_validate(step.with_)
+            # "loading": validators that do expensive checks of literal values (the socratic
+            # agent reads its premises) do them here, once, and not for every run
+            agent.Params.model_validate(step.with_, context={"loading": True})
         except ValidationError as exc:
             prefix = ("steps", step_id, "with")
             for problem in _shape_problems(exc, self.source, agent.Params, prefix):
