@@ -285,3 +285,9 @@ CORPUS += [
 REFUSED += [
     ("Big dogs bark.", "it can be read in more than one way"),
 ]
+
+# `a S` is generic only as a whole sentence; inside a larger one it could be `some`
+REFUSED += [
+    ("The shop is closed unless a clerk is present.", "'a ...' inside a larger sentence"),
+    ("If a dog barks, the cat runs.", "'a ...' inside a larger sentence"),
+]

@@ -458,7 +458,9 @@ def read(sentence: str) -> Formula:
     for shape in shapes:
         candidate = _fill(shape, words)
         try:
-            readings[_Reader(capitals).sentence(candidate.children[0])] = None
+            reader = _Reader(capitals)
+            reader.top = candidate.children[0]
+            readings[reader.sentence(candidate.children[0])] = None
         except Refusal as exc:
             refusals.append(exc)
     if len(readings) == 1:
@@ -548,6 +550,7 @@ class _Reader:
 
     def __init__(self, capitals: set[int]) -> None:
         self.capitals = capitals
+        self.top: Any = None  # the clause that is the whole sentence, if it is one
 
     # ---------------------------------------------------------------- sentence level
 
@@ -646,6 +649,12 @@ class _Reader:
                 )
             if q == "A" and op is not None:
                 raise Refusal("a compound subject after 'a' is not read", column)
+            if q == "A" and node is not self.top:
+                raise Refusal(
+                    f"'{quant} ...' inside a larger sentence can mean some or every one: "
+                    "say 'some' or 'every'",
+                    column,
+                )
             kind = "all"
         elif q in ("SOME", "SOMEOF"):
             if op is not None:
