@@ -6,7 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import agents_bench, daemon_load, e2e, engine, loading, scaleout, soak, socratic_bench
+from bench import (
+    agents_bench,
+    daemon_load,
+    e2e,
+    engine,
+    loading,
+    peers,
+    scaleout,
+    soak,
+    socratic_bench,
+)
 from bench.core import Benchmark, Figure, table, write_report
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -25,21 +35,24 @@ BENCHMARKS: dict[str, Benchmark] = {
     "soak": soak.soak,
     "daemon": daemon_load.daemon_load,
 }
+# Run only when named: needs the optional peers installed (pip install -e '.[peers]').
+ON_REQUEST: dict[str, Benchmark] = {"peers": peers.peers}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(BENCHMARKS))
+    known = {**BENCHMARKS, **ON_REQUEST}
+    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(known))
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test for CI")
     parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
     args = parser.parse_args(argv)
-    unknown = [n for n in args.names if n not in BENCHMARKS]
+    unknown = [n for n in args.names if n not in known]
     if unknown:
-        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(known)}")
     figures: list[Figure] = []
     for name in args.names or list(BENCHMARKS):
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        figures.extend(BENCHMARKS[name](args.quick))
+        figures.extend(known[name](args.quick))
     print(table(figures))
     write_report(args.json, figures, args.quick)
     print(f"\nwritten to {args.json}", file=sys.stderr)

@@ -114,6 +114,7 @@ class _StepState:
     outputs: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     params: Any = None  # validated Params, cached when `with:` has no expressions
+    queued: asyncio.Task[None] | None = None  # committing the step's `queued` event
     final: bool = False
     reported: bool = False  # a final event already covers the whole step (single instance)
 
@@ -330,6 +331,9 @@ class RunExecution:
 
     async def _close_open_steps(self, reason: str | None) -> None:
         """After a stop: give every step that is not final its final status and event."""
+        queued = [s.queued for s in self._states.values() if s.queued and not s.queued.done()]
+        if queued:  # their `queued` events take their seq before any step's final event
+            await asyncio.wait(queued, timeout=self.env.settings.cancel_grace)
         for step_id in self.definition.order or tuple(self._states):
             state = self._states[step_id]
             if state.final:
@@ -468,7 +472,14 @@ class RunExecution:
             if state.finished == state.total:
                 await self._finish_step(step)
                 return False
-        await self.emit(StepStatus.QUEUED, step)
+        # `queued` is committed by a task created before the instances' tasks: it runs first, so
+        # it takes its seq and reaches the store first, and the first instance's `running` joins
+        # the same commit instead of waiting for a commit of its own (one round trip, not two).
+        # No instance acts before both are committed: `_attempts` awaits this task.
+        state.queued = asyncio.get_running_loop().create_task(
+            self.emit(StepStatus.QUEUED, step), name=f"{self.run_id}:{step.id}:queued"
+        )
+        state.queued.add_done_callback(_observed)
         return False
 
     def _instance(
@@ -676,6 +687,9 @@ class RunExecution:
                 instance.started = True
                 self._states[step.id].started += 1
                 await self.emit(StepStatus.RUNNING, step, item_index=index, attempt=attempt)
+                queued = self._states[step.id].queued
+                if queued is not None:
+                    await queued  # done by now (same or an earlier commit); raises its failure
                 self.running[step.spec.agent] = self.running.get(step.spec.agent, 0) + 1
                 inside = True
                 if timeout is None:
@@ -797,6 +811,13 @@ class RunExecution:
             env["item"] = instance.item
             env["index"] = instance.index
         return outputs.render(env)
+
+
+def _observed(task: asyncio.Task[None]) -> None:
+    """A `queued` commit's failure is handled inside `emit` and seen by the step's instances;
+    retrieve it here too, for a run that stopped before any instance awaited it."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _describe(exc: BaseException) -> str:
