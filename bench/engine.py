@@ -119,45 +119,73 @@ def _chain_definition(n: int) -> str:
 
 
 def chain_latency(quick: bool) -> list[Figure]:
-    """Dispatch latency on a chain: from a step's end to the start of the step that needs it."""
+    """Dispatch latency on a chain: from a step's end to the start of the step that needs it,
+    on the in-memory store and on the default SQLite store (every transition committed)."""
+    import tempfile
+
+    from mastermind.store.sqlite import SqliteStore
+
     n = 200 if quick else 1_000
     registry = bench_registry()
     definition = load_text(_chain_definition(n), "chain.yaml", registry)
+    gc.freeze()  # as `mastermind run` and the daemon do once started
 
-    async def main() -> list[float]:
-        async with Coordinator(registry) as coordinator:
+    async def main(store: Store) -> list[float]:
+        async with Coordinator(registry, store) as coordinator:
             await coordinator.run(definition)
             stamp = coordinator.registry.instance("stamp")
             assert isinstance(stamp, StampAgent)
             return [stamp.starts[f"s{i}"] - stamp.ends[f"s{i - 1}"] for i in range(1, n)]
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        delays = runner.run(main())
-    return [
-        Figure(
-            f"dispatch latency p50 ({n}-step chain)",
-            percentile(delays, 0.5) * 1e6,
-            "us",
-            higher_is_better=False,
-        ),
-        Figure(
-            f"dispatch latency p99 ({n}-step chain)",
-            percentile(delays, 0.99) * 1e6,
-            "us",
-            target="< 1000 us",
-            higher_is_better=False,
-        ),
-    ]
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for label, store in (("memory", MemoryStore()), ("SQLite", SqliteStore(folder))):
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                delays = runner.run(main(store))
+            figures += [
+                Figure(
+                    f"dispatch latency p50 ({n}-step chain, {label} store)",
+                    percentile(delays, 0.5) * 1e6,
+                    "us",
+                    higher_is_better=False,
+                ),
+                Figure(
+                    f"dispatch latency p99 ({n}-step chain, {label} store)",
+                    percentile(delays, 0.99) * 1e6,
+                    "us",
+                    target="< 1000 us",
+                    higher_is_better=False,
+                ),
+            ]
+    return figures
 
 
 def io_concurrency(quick: bool) -> list[Figure]:
     """100,000 concurrent steps each awaiting 1 s: wall time and peak RSS per step."""
     n = 5_000 if quick else 100_000
     ours = _child("mastermind", n)
+    durable = _child("mastermind-sqlite", n)
     raw = _child("raw", n)
     return [
         Figure(
-            f"{n} concurrent 1 s I/O steps: wall",
+            f"{n} concurrent 1 s I/O steps on SQLite: wall",
+            durable["wall"],
+            "s",
+            raw["wall"],
+            "raw asyncio tasks",
+            higher_is_better=False,
+        ),
+        Figure(
+            f"{n} concurrent 1 s I/O steps on SQLite: peak RSS per step",
+            durable["rss_per_step"] / 1024,
+            "KiB",
+            raw["rss_per_step"] / 1024,
+            "raw asyncio tasks",
+            target="< 4 KiB",
+            higher_is_better=False,
+        ),
+        Figure(
+            f"{n} concurrent 1 s I/O steps, memory store: wall",
             ours["wall"],
             "s",
             raw["wall"],
@@ -165,7 +193,7 @@ def io_concurrency(quick: bool) -> list[Figure]:
             higher_is_better=False,
         ),
         Figure(
-            f"{n} concurrent 1 s I/O steps: peak RSS per step",
+            f"{n} concurrent 1 s I/O steps, memory store: peak RSS per step",
             ours["rss_per_step"] / 1024,
             "KiB",
             raw["rss_per_step"] / 1024,
