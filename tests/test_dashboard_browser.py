@@ -33,6 +33,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     folder = tmp / "workflows"
     folder.mkdir()
     shutil.copy(ROOT / "workflows" / "approval.yaml", folder)
+    shutil.copy(ROOT / "workflows" / "hello.yaml", folder)
     (folder / "zz_broken.yaml").write_text(BROKEN)
     with daemon(tmp, folder) as running:
         yield running
@@ -161,6 +162,17 @@ def test_workflows_health_and_a_run_from_the_form(
     expect(page.get_by_role("status")).to_contain_text("Run started")
     expect(page.locator("section.io")).to_contain_text("from the form")
     expect(page.locator('a.node[data-step="approve"]')).to_have_attribute("data-status", "running")
+
+    status, body = served.call(
+        "POST", "/api/v1/runs", {"workflow": "hello", "inputs": {"names": ["a", "b", "c"]}}
+    )
+    assert status == 201, body
+    page.goto(f"{served.url}/ui/runs/{body['run_id']}")
+    group = page.locator('a.node[data-step="greet"]')  # a for_each step: a stack, with counts
+    expect(group).to_have_attribute("data-status", "succeeded")
+    expect(group.locator("rect.stack")).to_have_count(2)
+    expect(group).to_contain_text("3/3 done")
+    expect(page.locator("details#step-greet section.instance")).to_have_count(3)
 
     page.get_by_role("link", name="Health").click()
     expect(page.locator('[data-metric="state"]')).to_have_text("ready")

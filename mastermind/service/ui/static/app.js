@@ -40,14 +40,27 @@
     if (target && region.contains(target)) target.focus({ preventScroll: true });
   }
 
+  // A fragment that took t ms to fetch is not fetched again for PAUSE * t ms (at least
+  // MIN_GAP): a page watching a huge run costs the daemon a bounded share of its time.
+  var PAUSE = 4;
+  var MIN_GAP = 300;
+
   function live(region) {
     var src = region.getAttribute("data-src");
     var busy = false;
     var again = false;
+    var notBefore = 0;
 
     function refresh() {
       if (busy) { again = true; return; }
+      var wait = notBefore - Date.now();
+      if (wait > 0) {
+        busy = true;
+        window.setTimeout(function () { busy = false; again = false; refresh(); }, wait);
+        return;
+      }
       busy = true;
+      var started = Date.now();
       region.setAttribute("aria-busy", "true");
       fetch(src, { credentials: "same-origin", headers: { "X-Fragment": "1" } })
         .then(function (response) {
@@ -63,6 +76,7 @@
         })
         .catch(function () { /* offline for a moment: the next change or tick retries */ })
         .finally(function () {
+          notBefore = Date.now() + Math.max(MIN_GAP, PAUSE * (Date.now() - started));
           busy = false;
           region.removeAttribute("aria-busy");
           if (again) { again = false; refresh(); }
