@@ -9,6 +9,7 @@ from pathlib import Path
 from bench import (
     agents_bench,
     daemon_load,
+    dashboard,
     e2e,
     engine,
     loading,
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "scaleout": scaleout.scaleout,
     "soak": soak.soak,
     "daemon": daemon_load.daemon_load,
+    "dashboard": dashboard.dashboard,
 }
 # Run only when named: needs the optional peers installed (pip install -e '.[peers]').
 ON_REQUEST: dict[str, Benchmark] = {"peers": peers.peers}
