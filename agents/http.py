@@ -45,10 +45,21 @@ class HttpAgent(Agent[HttpParams]):
     name = "http"
     Params = HttpParams
 
-    def __init__(self, limit: int = 100, limit_per_host: int = 0, user_agent: str = "") -> None:
+    def __init__(
+        self,
+        limit: int = 100,
+        limit_per_host: int = 0,
+        user_agent: str = "",
+        connect_timeout: float = 10.0,
+        read_timeout: float = 300.0,
+    ) -> None:
         self.limit = limit
         self.limit_per_host = limit_per_host  # 0: no per-host limit
         self.user_agent = user_agent or "mastermind"
+        # Always on, also under a step's `timeout:` (which bounds the whole request): a server
+        # that accepts and then says nothing must not hold a step forever.
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout  # longest silence while reading a response
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
@@ -60,7 +71,7 @@ class HttpAgent(Agent[HttpParams]):
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers={"User-Agent": self.user_agent},
-                timeout=_NO_TIMEOUT,  # the step's timeout governs; `timeout:` narrows it
+                timeout=self._timeout(None),
             )
         return self._session
 
@@ -70,7 +81,7 @@ class HttpAgent(Agent[HttpParams]):
         if params.query:
             kwargs["params"] = params.query
         if params.timeout is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=params.timeout)
+            kwargs["timeout"] = self._timeout(params.timeout)
         if params.json_body is not None:
             kwargs["json"] = params.json_body
         elif params.body is not None:
@@ -109,13 +120,15 @@ class HttpAgent(Agent[HttpParams]):
             raise RetryableStepError(message)
         raise StepError(message)
 
+    def _timeout(self, total: float | None) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=total, sock_connect=self.connect_timeout, sock_read=self.read_timeout
+        )
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:

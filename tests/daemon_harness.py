@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +27,20 @@ class RunningDaemon:
     notify: socket.socket
     port: int
     messages: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    def drain(self) -> None:
+        """Read the daemon's output as it comes (a full pipe would block its event loop)."""
+        assert self.process.stdout is not None
+        self.lines.extend(iter(self.process.stdout.readline, ""))
+
+    def output(self, timeout: float = 30) -> str:
+        """Everything the daemon wrote, once it has exited."""
+        self.process.wait(timeout=timeout)
+        if self.reader is not None:
+            self.reader.join(timeout=timeout)
+        return "".join(self.lines)
 
     @property
     def url(self) -> str:
@@ -43,9 +58,9 @@ class RunningDaemon:
                 message = self.notify.recv(4096).decode()
             except TimeoutError:
                 if self.process.poll() is not None:  # it exited: say how, do not wait on
-                    output = self.process.communicate(timeout=30)[0]
                     raise AssertionError(
-                        f"no {state}: the daemon exited {self.process.returncode}:\n{output}"
+                        f"no {state}: the daemon exited {self.process.returncode}:\n"
+                        + self.output()
                     ) from None
                 continue
             self.messages.append(message)
@@ -94,13 +109,14 @@ def daemon(
     watchdog_usec: int | None = None,
     state: Path | None = None,
     store: str = "",
+    api: str = "",
 ) -> Iterator[RunningDaemon]:
-    """`extra`: more config lines; `store`: more keys of the store section (`retention: 1s`)."""
+    """`extra`: more config lines; `store`, `api`: more keys of those sections."""
     config = tmp_path / "mastermind.yaml"
     state = state or tmp_path / "state"
     config.write_text(
         f"workflows: {workflows}\n"
-        f"api: {{port: 0, tokens: [{TOKEN}], max_body_bytes: 65536}}\n"
+        f"api: {{port: 0, tokens: [{TOKEN}], max_body_bytes: 65536{', ' + api if api else ''}}}\n"
         f"store: {{state_dir: {state}{', ' + store if store else ''}}}\n"
         f"drain_grace: 2s\n{extra}"
     )
@@ -119,6 +135,8 @@ def daemon(
         text=True,
     )
     running = RunningDaemon(process, notify, 0)
+    running.reader = threading.Thread(target=running.drain, daemon=True)
+    running.reader.start()
     try:
         ready = running.wait_for("READY=1")
         status = next(line for line in ready.splitlines() if line.startswith("STATUS="))
@@ -127,5 +145,7 @@ def daemon(
     finally:
         if process.poll() is None:
             process.kill()
-        process.communicate(timeout=30)
+        running.output()
+        assert process.stdout is not None
+        process.stdout.close()
         notify.close()

@@ -5,11 +5,16 @@ matters; the Daemon object in this process where a fault has to be planted."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import signal
+import socket
 import sqlite3
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,7 @@ from mastermind.service.config import Config
 from mastermind.service.daemon import Daemon
 from mastermind.store.base import RunRecord
 from mastermind.store.sqlite import DB_NAME, SqliteStore
-from tests.daemon_harness import ROOT, RunningDaemon, daemon
+from tests.daemon_harness import ROOT, TOKEN, RunningDaemon, daemon
 
 HELLO = (ROOT / "workflows" / "hello.yaml").read_text()
 
@@ -91,7 +96,7 @@ def test_a_pathological_workflow_file_does_not_stop_serve(tmp_path: Path, folder
         assert "mastermind_workflows_broken 1.0" in metrics
         d.process.send_signal(signal.SIGTERM)
         assert d.process.wait(timeout=30) == 0
-        output = d.process.communicate(timeout=30)[0]
+        output = d.output()
     assert "bad.yaml" in output and "workflow not loaded" in output
 
 
@@ -172,13 +177,155 @@ def test_a_failing_chore_is_restarted_and_no_run_is_cancelled(tmp_path: Path, fo
         )
         if d.process.poll() is not None:
             stored = db.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            output = d.process.communicate(timeout=30)[0]
+            output = d.output()
             raise AssertionError(f"the daemon exited; the run is {stored}:\n{output[-3000:]}")
         assert d.call("GET", "/readyz", token=None)[0] == 200
         assert d.call("POST", f"/api/v1/runs/{run_id}/signals/go", {})[0] == 202
         wait_until(lambda: run_status(d, run_id)[0] == "succeeded", "the run to succeed")
         d.process.send_signal(signal.SIGTERM)
         assert d.process.wait(timeout=30) == 0
-        output = d.process.communicate(timeout=30)[0]
+        output = d.output()
     assert "background chore retention failed" in output
     assert "sqlite3.IntegrityError: pruning is refused" in output  # with its traceback
+
+
+def post(d: RunningDaemon, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
+    """POST returning the headers too (429 carries Retry-After)."""
+    request = urllib.request.Request(
+        d.url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def test_beyond_limits_runs_submissions_get_429_with_retry_after(
+    tmp_path: Path, folder: Path
+) -> None:
+    with daemon(tmp_path, folder, extra="limits: {runs: 2}\n") as d:
+        first = [post(d, "/api/v1/runs", {"workflow": "gated"}) for _ in range(2)]
+        assert [status for status, _, _ in first] == [201, 201]
+        status, headers, body = post(d, "/api/v1/runs", {"workflow": "gated"})
+        assert status == 429, body
+        assert int(headers["Retry-After"]) >= 1 and "limits.runs" in body["error"]
+        run_id = first[0][2]["run_id"]
+        wait_until(lambda: step_running(d, run_id, "hold"), "the first run to wait")
+        assert d.call("POST", f"/api/v1/runs/{run_id}/signals/go", {})[0] == 202
+        wait_until(lambda: run_status(d, run_id)[0] == "succeeded", "the first run to end")
+        assert post(d, "/api/v1/runs", {"workflow": "gated"})[0] == 201  # room again
+
+
+def test_slowloris_connections_are_closed_and_others_are_served(
+    tmp_path: Path, folder: Path
+) -> None:
+    with daemon(tmp_path, folder, api="read_timeout: 1s") as d:
+        attackers = []
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", d.port))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            attackers.append(sock)
+        closed: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(closed) < len(attackers) and time.monotonic() < deadline:
+            for number, sock in enumerate(attackers):
+                if number in closed:
+                    continue
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n")  # one more header line, never the end
+                    sock.setblocking(False)
+                    if sock.recv(4096) == b"":
+                        closed.add(number)
+                except BlockingIOError:
+                    pass
+                except OSError:  # reset by the server
+                    closed.add(number)
+                finally:
+                    sock.setblocking(True)
+            assert d.call("GET", "/healthz", token=None)[0] == 200  # others are served
+            time.sleep(0.1)
+        for sock in attackers:
+            sock.close()
+        assert len(closed) == len(attackers), f"{len(attackers) - len(closed)} still open"
+
+
+def sse_events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """(event name, data) of every complete message in a Server-Sent Events stream."""
+    found = []
+    for block in raw.decode().split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if ": " in line and line[0] != ":"
+        )
+        if "data" in fields:
+            found.append((fields.get("event", ""), json.loads(fields["data"])))
+    return found
+
+
+def read_stream(url: str, into: list[bytes]) -> None:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        while chunk := response.read1(65536):
+            into.append(chunk)
+
+
+MANY = """
+name: many
+inputs: {items: {type: array}}
+steps:
+  hold: {agent: wait, with: {signal: go, timeout: 10m}}
+  fan: {agent: noop, needs: [hold], for_each: '${{ inputs.items }}', with: {value: 1}}
+"""
+
+
+def test_a_stalled_event_stream_client_is_dropped_and_others_get_every_event(
+    tmp_path: Path, folder: Path
+) -> None:
+    """A client that stops reading is cut off after api.read_timeout; a client that reads,
+    even slower than the run writes (the queue of 100 overflows), gets every event, in order;
+    a late client gets the whole stored log, replayed a page at a time."""
+    (folder / "many.yaml").write_text(MANY)
+    with daemon(tmp_path, folder, api="sse_queue: 100, read_timeout: 3s") as d:
+        items = {"items": [0] * 20000}
+        status, body = d.call("POST", "/api/v1/runs", {"workflow": "many", "inputs": items})
+        assert status == 201, body
+        run_id = body["run_id"]
+        wait_until(lambda: step_running(d, run_id, "hold"), "the run to wait")
+        path = f"/api/v1/runs/{run_id}/events"
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", d.port))
+        stalled.sendall(f"GET {path} HTTP/1.0\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+        reading: list[bytes] = []
+        reader = threading.Thread(target=read_stream, args=(d.url + path, reading))
+        reader.start()
+        wait_until(lambda: metric(d, "mastermind_sse_subscribers") == 2, "two subscribers")
+        assert d.call("POST", f"/api/v1/runs/{run_id}/signals/go", {})[0] == 202
+        wait_until(lambda: metric(d, "mastermind_sse_dropped_total") >= 1, "the stalled drop")
+        received = bytearray()
+        stalled.settimeout(60)
+        try:
+            while chunk := stalled.recv(65536):  # the daemon closed the stream
+                received += chunk
+        except ConnectionResetError:
+            pass  # closed without waiting for it to read what was in flight
+        stalled.close()
+        reader.join(timeout=120)
+        assert not reader.is_alive()
+        assert metric(d, "mastermind_sse_dropped_total") == 1
+        late: list[bytes] = []
+        read_stream(d.url + path, late)
+        d.process.send_signal(signal.SIGTERM)
+        output = d.output()
+    events = sse_events(b"".join(reading))
+    assert [data["seq"] for _, data in events] == list(range(1, len(events) + 1))
+    assert events[-1][0] == "succeeded" and events[-1][1].get("step_id") is None
+    assert len(events) > 40000
+    assert sse_events(b"".join(late)) == events
+    _, _, stream = bytes(received).partition(b"\r\n\r\n")
+    got = [data["seq"] for name, data in sse_events(stream) if name != "dropped"]
+    assert got == list(range(1, len(got) + 1)) and len(got) < len(events)
+    assert "dropped a client (a write waited more than 3s)" in output

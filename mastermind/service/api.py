@@ -25,6 +25,7 @@ from mastermind.store.events import RUN_FINAL, Event
 
 if TYPE_CHECKING:
     from mastermind.service.daemon import Daemon
+    from mastermind.store.base import Store
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -73,10 +74,19 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, read within `api.read_timeout` (a client trickling it is cut off)."""
+    try:
+        async with asyncio.timeout(request.app[DAEMON].config.api.read_timeout):
+            return await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(reason="the request body took too long to arrive") from None
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object ({} when empty). Reads through aiohttp's cached body, so a
     handler that already read the raw bytes (to check a signature) can still call it."""
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw:
         return {}
     try:
@@ -108,6 +118,8 @@ async def submit_run(request: web.Request) -> web.Response:
         return problem(404, f"no workflow named {name!r}", known=sorted(daemon.catalog))
     if daemon.draining:
         return problem(409, "the daemon is shutting down; submit to another one")
+    if (full := at_capacity(daemon)) is not None:
+        return full
     try:
         run_id = await daemon.coordinator.submit(definition, inputs)
     except InvalidInputData as exc:  # not data a store keeps (NaN, 1e400, 2**63)
@@ -115,6 +127,19 @@ async def submit_run(request: web.Request) -> web.Response:
     except InputError as exc:
         return problem(422, str(exc))
     return web.json_response({"run_id": run_id, "status": "queued"}, status=201)
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+def at_capacity(daemon: Daemon) -> web.Response | None:
+    """429 when this daemon already runs `limits.runs` runs (admission control), else None."""
+    limit = daemon.config.limits.runs
+    if len(daemon.coordinator.active_runs) < limit:
+        return None
+    response = problem(429, f"this daemon runs {limit} runs already (limits.runs); retry later")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 async def list_runs(request: web.Request) -> web.Response:
@@ -174,8 +199,19 @@ async def signal_run(request: web.Request) -> web.Response:
     return web.json_response({"run_id": run_id, "signal": name}, status=202)
 
 
+REPLAY_PAGE = 1000  # stored events read (and held) at a time while replaying
+
+
+class SlowClient(Exception):
+    """An event-stream client stopped taking writes."""
+
+
 async def run_events(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: the stored events, then live ones, in order, until the run ends."""
+    """Server-Sent Events: the stored events (page by page), then live ones, in order, until
+    the run ends. Memory per client is bounded (a queue of `api.sse_queue` live events, one
+    page of stored ones). A client that takes no write for `api.read_timeout` is dropped: a
+    final `dropped` event (if it still takes one) names the last event it got, for
+    Last-Event-ID, and the connection is closed."""
     daemon = request.app[DAEMON]
     run_id = request.match_info["run_id"]
     store = daemon.store
@@ -186,45 +222,118 @@ async def run_events(request: web.Request) -> web.StreamResponse:
         after = int(request.headers.get("Last-Event-ID", request.query.get("after", "0")))
     except ValueError:
         return problem(400, "Last-Event-ID is an event number")
-    live: asyncio.Queue[Event] = asyncio.Queue()
-    unsubscribe = daemon.coordinator.subscribe(
-        lambda e: live.put_nowait(e) if e.run_id == run_id else None
-    )
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
+    stream = _EventStream(request, response, daemon.config.api.read_timeout)
+    stream.last = after
+    metrics = daemon.metrics
+    metrics.sse_subscribers.inc()
     try:
-        last = after
-        for event in await store.events(run_id, after=after, limit=1_000_000):
-            await _send(response, event)
-            last = event.seq
-            if event.step_id is None and event.status in RUN_FINAL:
-                return response
-        if request.query.get("follow") == "0":
-            return response  # what is stored so far, then close
-        while True:
-            try:
-                async with asyncio.timeout(15):
-                    event = await live.get()
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                if (await store.get_run(run_id) or run).finished:
-                    return response
-                continue
-            if event.seq <= last:
-                continue
-            await _send(response, event)
-            last = event.seq
-            if event.step_id is None and event.status in RUN_FINAL:
-                return response
+        if await stream.replay(store, run_id) or request.query.get("follow") == "0":
+            return response
+        await stream.follow(daemon, run_id)
+    except SlowClient as exc:
+        metrics.sse_dropped.inc()
+        log.info("event stream of run %s: dropped a client (%s)", run_id, exc)
+        await stream.drop(str(exc))
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client went away
     finally:
-        unsubscribe()
+        metrics.sse_subscribers.dec()
+    return response
 
 
-async def _send(response: web.StreamResponse, event: Event) -> None:
-    data = json.dumps(event.to_dict(), default=str)
-    await response.write(f"id: {event.seq}\nevent: {event.status}\ndata: {data}\n\n".encode())
+class _EventStream:
+    """One client's event stream: where it is (`last`), and writes with a deadline."""
+
+    def __init__(
+        self, request: web.Request, response: web.StreamResponse, write_timeout: float
+    ) -> None:
+        self.request = request
+        self.response = response
+        self.write_timeout = write_timeout
+        self.last = 0
+
+    async def write(self, data: bytes) -> None:
+        try:
+            async with asyncio.timeout(self.write_timeout):
+                await self.response.write(data)
+        except TimeoutError:
+            raise SlowClient(f"a write waited more than {self.write_timeout:g}s") from None
+
+    async def send(self, event: Event) -> bool:
+        """Send one event (once, in order); True if it ends the run."""
+        if event.seq <= self.last:
+            return False
+        data = json.dumps(event.to_dict(), default=str)
+        await self.write(f"id: {event.seq}\nevent: {event.status}\ndata: {data}\n\n".encode())
+        self.last = event.seq
+        return event.step_id is None and event.status in RUN_FINAL
+
+    async def replay(self, store: Store, run_id: str) -> bool:
+        """Send the stored events after `last`, a page at a time; True if the run ended."""
+        while True:
+            page = await store.events(run_id, after=self.last, limit=REPLAY_PAGE)
+            for event in page:
+                if await self.send(event):
+                    return True
+            if len(page) < REPLAY_PAGE:
+                return False
+
+    async def follow(self, daemon: Daemon, run_id: str) -> None:
+        """Live events through a bounded queue, until the run's final event. When the queue
+        overflows (the client reads slower than the run writes), what is queued is dropped and
+        the client catches up from the store, a page at a time: memory stays bounded, and a
+        client that keeps reading gets every event."""
+        live: asyncio.Queue[Event] = asyncio.Queue(maxsize=daemon.config.api.sse_queue)
+        behind = True  # first, catch up with what was committed before subscribing
+
+        def listen(event: Event) -> None:
+            nonlocal behind
+            if event.run_id != run_id or behind:
+                return
+            try:
+                live.put_nowait(event)
+            except asyncio.QueueFull:
+                behind = True  # queue nothing more until it caught up
+
+        unsubscribe = daemon.coordinator.subscribe(listen)
+        try:
+            while True:
+                if behind:
+                    while not live.empty():
+                        live.get_nowait()
+                    behind = False  # queue what is committed from now on, then catch up
+                    if await self.replay(daemon.store, run_id):
+                        return
+                    continue
+                try:
+                    async with asyncio.timeout(15):
+                        event = await live.get()
+                except TimeoutError:
+                    await self.write(b": keep-alive\n\n")
+                    record = await daemon.store.get_run(run_id)
+                    if record is None or record.finished:
+                        await self.replay(daemon.store, run_id)  # the final event, if missed
+                        return
+                    continue
+                if await self.send(event):
+                    return
+        finally:
+            unsubscribe()
+
+    async def drop(self, reason: str) -> None:
+        """Tell the client why the stream ends, if it still takes writes; then close."""
+        data = json.dumps({"error": reason, "last_event_id": self.last})
+        self.response.force_close()
+        try:
+            await self.write(f"event: dropped\ndata: {data}\n\n".encode())
+        except (SlowClient, ConnectionError):
+            transport = self.request.transport
+            if transport is not None:
+                transport.abort()  # it takes nothing more: do not wait to flush
 
 
 async def webhook(request: web.Request) -> web.Response:
@@ -235,7 +344,7 @@ async def webhook(request: web.Request) -> web.Response:
     hooks = [t for t in definition.spec.triggers if t.webhook] if definition else []
     if definition is None or not hooks:
         return problem(404, "no workflow with a webhook trigger by that name")
-    body = await request.read()
+    body = await read_body(request)
     signature = request.headers.get(SIGNATURE_HEADER, "")
     for trigger in hooks:
         assert trigger.webhook is not None
@@ -250,6 +359,8 @@ async def webhook(request: web.Request) -> web.Response:
     inputs = {**trigger.inputs, **payload.get("inputs", {})}
     if daemon.draining:
         return problem(409, "the daemon is shutting down")
+    if (full := at_capacity(daemon)) is not None:
+        return full
     try:
         run_id = await daemon.coordinator.submit(definition, inputs, trigger="webhook")
     except InvalidInputData as exc:  # not data a store keeps (NaN, 1e400, 2**63)
@@ -280,7 +391,7 @@ async def list_workflows(request: web.Request) -> web.Response:
 
 async def validate_workflow(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    text = await request.read()
+    text = await read_body(request)
     if request.content_type == "application/json":
         body = await json_body(request)
         text = str(body.get("text", "")).encode()

@@ -34,6 +34,15 @@ class ApiConfig(Section):
         "file `api-tokens` (systemd LoadCredential=), one per line",
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest request body accepted")
+    read_timeout: Duration = Field(
+        10.0,
+        gt=0,
+        description="how long a client may take to send a request (headers and body) and to "
+        "take each piece of a response; a connection idle this long is closed",
+    )
+    sse_queue: int = Field(
+        1000, ge=1, description="events held for one event-stream client; beyond, it is dropped"
+    )
 
 
 class StoreConfig(Section):
@@ -42,6 +51,9 @@ class StoreConfig(Section):
     dsn: str | None = Field(None, description="PostgreSQL DSN: share work with other daemons")
     schema_name: str = Field("mastermind", alias="schema")
     lease: Duration = Field(15.0, description="PostgreSQL: how long a claim lasts unrenewed")
+    command_timeout: Duration = Field(
+        30.0, gt=0, description="PostgreSQL: the longest any one database call may take"
+    )
     max_output_bytes: int = Field(1024 * 1024, ge=1)
     retention: Duration | None = Field(None, description="prune finished runs older than this")
 
@@ -51,9 +63,13 @@ class LimitsConfig(Section):
     pools: dict[str, int] = Field(default_factory=dict, description="named pools' sizes")
     default_pool_size: int = Field(4, ge=1)
     process_pool_size: int | None = Field(None, ge=1, description="default: number of cores")
-    step_timeout: Duration | None = None
+    step_timeout: Duration | None = Field(
+        3600.0, description="attempt timeout for steps that set none; null: none"
+    )
     cancel_grace: Duration = 5.0
-    runs: int = Field(1000, ge=1, description="most runs this daemon runs at once")
+    runs: int = Field(
+        1000, ge=1, description="most runs this daemon runs at once; beyond, submissions get 429"
+    )
 
 
 class Config(Section):

@@ -81,6 +81,7 @@ class Daemon:
                 schema=store.schema_name,
                 lease_seconds=store.lease,
                 max_output_bytes=store.max_output_bytes,
+                command_timeout=store.command_timeout,
             )
         from mastermind.store.sqlite import SqliteStore
         from mastermind.store.state_dir import default_state_dir
@@ -165,7 +166,14 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         self._load_tokens()
         chores = Chores(lambda name: self.metrics.chore_restarts.labels(name).inc())
-        runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        # keepalive_timeout also bounds the wait for a connection's first request (headers
+        # included): a client trickling header lines is cut off after api.read_timeout
+        runner = web.AppRunner(
+            make_app(self),
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.config.api.read_timeout,
+        )
         async with self.coordinator:  # closing it abandons what still runs (resumable)
             try:
                 await self._serve(chores, runner)

@@ -80,6 +80,14 @@ class Metrics:
             ["chore"],
             registry=r,
         )
+        self.sse_subscribers = Gauge(
+            "mastermind_sse_subscribers", "Clients following a run's events now", registry=r
+        )
+        self.sse_dropped = Counter(
+            "mastermind_sse_dropped",
+            "Event-stream clients dropped because they did not keep up",
+            registry=r,
+        )
         info = Gauge(
             "mastermind_build_info", "Build information", ["version", "python"], registry=r
         )

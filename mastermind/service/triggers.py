@@ -77,8 +77,7 @@ class CronScheduler:
         self.coordinator = coordinator
         self.catalog = catalog
         self.now = now or coordinator.clock.time
-        self.last_fire: dict[str, float] = {}
-        self.fired: list[tuple[str, float]] = []  # (trigger key, fire time): for tests and logs
+        self.last_fire: dict[str, float] = {}  # one entry per schedule: bounded
         self._changed = asyncio.Event()
 
     def reschedule(self) -> None:
@@ -144,7 +143,6 @@ class CronScheduler:
             await self.coordinator.submit(
                 definition, entry.inputs, run_id=run_id, trigger=f"{entry.key}:{fire_time:.0f}"
             )
-            self.fired.append((entry.key, fire_time))
             log.info("cron %s fired run %s", entry.key, run_id)
         except MastermindError as exc:
             log.error("cron %s could not start a run: %s", entry.key, exc)

@@ -88,6 +88,7 @@ class PostgresStore(Store):
         lease_seconds: float = 15.0,
         max_output_bytes: int = 1024 * 1024,
         pool_size: int = 4,
+        command_timeout: float = 30.0,
     ) -> None:
         if not schema.replace("_", "").isalnum():
             raise ValueError(f"schema must be a plain identifier, found {schema!r}")
@@ -97,6 +98,7 @@ class PostgresStore(Store):
         self.lease_seconds = lease_seconds
         self.max_output_bytes = max_output_bytes
         self.pool_size = pool_size
+        self.command_timeout = command_timeout  # no call waits on the database longer
         self.epochs: dict[str, int] = {}  # runs this daemon owns → the epoch it claimed
         self.work_arrived = asyncio.Event()
         self._pool: asyncpg.Pool | None = None
@@ -110,7 +112,7 @@ class PostgresStore(Store):
     # ------------------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
-        bootstrap = await asyncpg.connect(self.dsn)
+        bootstrap = await self._connect()
         try:
             await bootstrap.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             await self._migrate(bootstrap)
@@ -121,11 +123,26 @@ class PostgresStore(Store):
             self.dsn,
             min_size=1,
             max_size=self.pool_size,
-            server_settings={"search_path": self.schema},
+            timeout=self.command_timeout,
+            command_timeout=self.command_timeout,
+            server_settings={"search_path": self.schema, "application_name": self.app_name},
         )
-        self._listener = await asyncpg.connect(self.dsn)
+        self._listener = await self._connect()
         await self._listener.add_listener(CHANNEL, self._notified)
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="pg-writer")
+
+    @property
+    def app_name(self) -> str:
+        """How this process's connections show in pg_stat_activity."""
+        return f"mastermind {self.owner}"[:63]
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(
+            self.dsn,
+            timeout=self.command_timeout,
+            command_timeout=self.command_timeout,
+            server_settings={"application_name": self.app_name},
+        )
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
         async with conn.transaction():
