@@ -107,7 +107,25 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _report(results)
 
 
+def _keep_leases(coordinator: Coordinator, store: Store) -> asyncio.Task[None] | None:
+    """With PostgreSQL, renew the leases of the runs this command runs until it ends (a
+    worker on the same database would otherwise take them over when they expire)."""
+    if "asyncpg" not in sys.modules:  # no PostgreSQL store without it: keep startup lean
+        return None
+    from mastermind.service.leases import LeaseKeeper
+    from mastermind.store.postgres import PostgresStore
+
+    if not isinstance(store, PostgresStore):
+        return None
+    return asyncio.get_running_loop().create_task(
+        LeaseKeeper(coordinator, store).run(), name="leases"
+    )
+
+
 def _report(results: list[RunResult]) -> int:
+    for result in results:
+        if result.status == RunStatus.RUNNING:  # stopped here unfinished (lease lost)
+            print(f"mastermind: run {result.run_id} stopped here: {result.error}", file=sys.stderr)
     if len(results) == 1:
         result = results[0]
         if result.outputs is not None or result.ok:
@@ -134,6 +152,7 @@ async def _drive(
         await coordinator.__aenter__()
     except (OSError, MastermindError) as exc:
         raise MastermindError(f"cannot open the state directory: {exc}") from None
+    leases = _keep_leases(coordinator, store)  # PostgreSQL: this process owns its runs
     try:
         progress: list[Progress] = []
         if not quiet:
@@ -167,4 +186,7 @@ async def _drive(
             for bar in progress:
                 bar.close()
     finally:
+        if leases is not None:
+            leases.cancel()
+            await asyncio.gather(leases, return_exceptions=True)
         await coordinator.aclose()

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from mastermind.language.durations import parse_duration
 from mastermind.store.base import Store
 from mastermind.store.memory import MemoryStore
 from mastermind.store.sqlite import SqliteStore
@@ -33,6 +34,11 @@ def add_state_dir(parser: argparse.ArgumentParser) -> None:
         help="use a shared PostgreSQL store instead ($MASTERMIND_DSN)",
     )
     parser.add_argument("--schema", default="mastermind", help="the PostgreSQL schema")
+    parser.add_argument(
+        "--lease",
+        default="15s",
+        help="PostgreSQL: how long this process's claim on a run lasts without renewal",
+    )
 
 
 def open_store(args: argparse.Namespace) -> Store:
@@ -42,5 +48,5 @@ def open_store(args: argparse.Namespace) -> Store:
     if args.dsn:
         from mastermind.store.postgres import PostgresStore
 
-        return PostgresStore(args.dsn, schema=args.schema)
+        return PostgresStore(args.dsn, schema=args.schema, lease_seconds=parse_duration(args.lease))
     return SqliteStore(args.state_dir or default_state_dir(), synchronous=args.synchronous)

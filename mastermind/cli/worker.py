@@ -39,6 +39,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 async def _work(args: argparse.Namespace) -> int:
+    from mastermind.service.leases import LeaseKeeper
     from mastermind.service.worker import Worker
     from mastermind.store.postgres import PostgresStore
 
@@ -51,17 +52,27 @@ async def _work(args: argparse.Namespace) -> int:
         worker = Worker(
             coordinator, store, capacity=args.capacity, poll_seconds=parse_duration(args.poll)
         )
-        print(f"worker {store.owner} ready", file=sys.stderr, flush=True)
-        await worker.run(stop)
-        # drain: let running work finish within the grace period, hand the rest back
-        active = coordinator.active_runs
-        if active:
-            waits = [asyncio.ensure_future(coordinator.wait(run_id)) for run_id in active]
-            _, pending = await asyncio.wait(waits, timeout=parse_duration(args.grace))
-            for waiter in pending:
-                waiter.cancel()
-            left = coordinator.active_runs
-            for run_id in left:
-                coordinator.abandon(run_id)
-            await store.release(left)
+        leases = asyncio.create_task(LeaseKeeper(coordinator, store).run(), name="leases")
+        try:
+            print(f"worker {store.owner} ready", file=sys.stderr, flush=True)
+            await worker.run(stop)
+            # drain (leases still renewed): running work may finish within the grace period;
+            # the rest is handed back, resumable
+            active = coordinator.active_runs
+            if active:
+                waits = [asyncio.ensure_future(coordinator.wait(run_id)) for run_id in active]
+                _, pending = await asyncio.wait(waits, timeout=parse_duration(args.grace))
+                for waiter in pending:
+                    waiter.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
+                left = coordinator.active_runs
+                for run_id in left:
+                    coordinator.abandon(run_id)
+                try:
+                    await store.release(left)
+                except Exception as exc:  # their leases expire on their own
+                    print(f"mastermind: could not hand runs back: {exc}", file=sys.stderr)
+        finally:
+            leases.cancel()
+            await asyncio.gather(leases, return_exceptions=True)
     return 0

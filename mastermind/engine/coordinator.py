@@ -166,8 +166,8 @@ class Coordinator:
             parent=parent,
             trigger=trigger,
         )
-        await self.store.create_run(record)
-        if await self.store.claim_run(run_id):  # with PostgreSQL, another daemon may win it
+        await self.store.create_run(record, claim=True)  # held by this process from the start
+        if await self.store.claim_run(run_id):
             self._start(RunExecution(self.environment, definition, run_id, resolved, depth=depth))
         return run_id
 

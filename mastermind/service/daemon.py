@@ -30,6 +30,7 @@ from mastermind.service import systemd
 from mastermind.service.api import make_app
 from mastermind.service.chores import Chores
 from mastermind.service.config import Config, load_config
+from mastermind.service.leases import LeaseKeeper
 from mastermind.service.metrics import Metrics
 from mastermind.service.triggers import CronScheduler
 from mastermind.store.base import Store
@@ -192,6 +193,8 @@ class Daemon:
         await site.start()
         addresses = runner.addresses  # the bound port, also when port 0 was asked for
         self.port = addresses[0][1] if addresses else self.config.api.port
+        if self.config.store.dsn:  # leases are kept until the drain is over
+            chores.start("leases", self._leases().run)
         chores.start("loop_lag", self.metrics.watch_loop_lag)
         chores.start("watchdog", self._watchdog)
         chores.start("reload", self._reloader)
@@ -209,7 +212,7 @@ class Daemon:
         systemd.notify(f"READY=1\nSTATUS=listening on port {self.port}\nMAINPID={os.getpid()}")
         worker_stop = asyncio.Event()
         if self.config.store.dsn:
-            chores.start("leases", lambda: self._work(worker_stop))
+            chores.start("claims", lambda: self._work(worker_stop))
         await self._stop.wait()
         systemd.notify("STOPPING=1")
         self.draining = True
@@ -319,6 +322,12 @@ class Daemon:
             if count:
                 log.info("pruned %d finished run(s)", count)
             await asyncio.sleep(min(retention, 3600.0))
+
+    def _leases(self) -> LeaseKeeper:
+        from mastermind.store.postgres import PostgresStore
+
+        assert isinstance(self.store, PostgresStore)
+        return LeaseKeeper(self.coordinator, self.store)
 
     async def _work(self, stop: asyncio.Event) -> None:
         from mastermind.service.worker import Worker

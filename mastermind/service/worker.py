@@ -1,5 +1,6 @@
-"""A daemon's share of scale-out work: claim runs from PostgreSQL, keep their leases alive,
-run them through the coordinator, and let go of what it can no longer hold."""
+"""A daemon's share of scale-out work: claim runs from PostgreSQL and run them through the
+coordinator. Their leases are kept by a `LeaseKeeper` the caller runs for as long as it holds
+any run (also while it drains, after claiming stopped)."""
 
 from __future__ import annotations
 
@@ -32,13 +33,7 @@ class Worker:
         self._room = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; then stop claiming (the caller drains the runs)."""
-        async with asyncio.TaskGroup() as group:
-            heartbeat = group.create_task(self._heartbeat(stop))
-            await self._claim_loop(stop)
-            heartbeat.cancel()
-
-    async def _claim_loop(self, stop: asyncio.Event) -> None:
+        """Claim work until `stop` is set (the caller drains the runs)."""
         while not stop.is_set():
             free = self.capacity - len(self.coordinator.active_runs)
             claimed: list[str] = []
@@ -70,25 +65,3 @@ class Worker:
                     finally:
                         for waiter in waiters:
                             waiter.cancel()
-
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
-        """Renew leases every third of the lease; give up runs before their lease can expire."""
-        interval = self.store.lease_seconds / 3
-        loop = asyncio.get_running_loop()
-        last_success = loop.time()
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                async with asyncio.timeout(interval):
-                    lost = await self.store.renew()
-                last_success = loop.time()
-            except Exception as exc:  # the database is unreachable: keep trying, for a while
-                log.warning("renewing leases failed: %s", exc)
-                if loop.time() - last_success > self.store.lease_seconds - interval:
-                    lost = set(self.store.epochs)  # we cannot prove ownership any more
-                else:
-                    continue
-            for run_id in lost:
-                log.warning("lost the lease of run %s; stopping it here", run_id)
-                self.coordinator.abandon(run_id)
-                self.store.forget(run_id)

@@ -122,8 +122,9 @@ class Store(ABC):
         """Flush and release everything."""
 
     @abstractmethod
-    async def create_run(self, run: RunRecord) -> None:
-        """Record a newly accepted run."""
+    async def create_run(self, run: RunRecord, *, claim: bool = False) -> None:
+        """Record a newly accepted run; `claim`: held by this process from the first moment
+        (scale-out stores: nobody else may claim it between creating and claiming)."""
 
     @abstractmethod
     async def append(self, event: Event) -> None:

@@ -16,7 +16,7 @@ class MemoryStore(Store):
         self._steps: dict[str, dict[tuple[str, int | None], StepRecord]] = {}
         self._events: dict[str, list[Event]] = {}
 
-    async def create_run(self, run: RunRecord) -> None:
+    async def create_run(self, run: RunRecord, *, claim: bool = False) -> None:
         if run.run_id in self._runs:
             raise ValueError(f"run {run.run_id} exists")
         self._runs[run.run_id] = replace(run)

@@ -185,12 +185,18 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------------------ runs
 
-    async def create_run(self, run: RunRecord) -> None:
-        """Accept a run, unowned: whichever daemon claims it first runs it."""
+    async def create_run(self, run: RunRecord, *, claim: bool = False) -> None:
+        """Accept a run: unowned (whichever daemon claims it first runs it), or with `claim`
+        already held by this process under a lease, in the same statement: a worker woken by
+        the insert cannot take it first."""
+        owner, lease = (self.owner, self.lease_seconds) if claim else (None, None)
         async with self.pool.acquire() as conn:
-            await conn.execute(
+            epoch = await conn.fetchval(
                 "INSERT INTO runs (run_id, workflow, digest, definition, file, inputs, status,"
-                " created_at, parent, trigger) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8,$9,$10)",
+                " created_at, parent, trigger, owner, epoch, lease_until)"
+                " VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8,$9,$10,$11,"
+                f" CASE WHEN $11::text IS NULL THEN 0 ELSE 1 END, coalesce({NOW} + $12, 0))"
+                " RETURNING epoch",
                 run.run_id,
                 run.workflow,
                 run.digest,
@@ -201,8 +207,13 @@ class PostgresStore(Store):
                 run.created_at,
                 run.parent,
                 run.trigger,
+                owner,
+                lease,
             )
-            await conn.execute(f"NOTIFY {CHANNEL}")
+            if claim:
+                self.epochs[run.run_id] = epoch
+            else:
+                await conn.execute(f"NOTIFY {CHANNEL}")
 
     async def claim(self, limit: int) -> list[str]:
         """Take up to `limit` runs that nobody holds (new, or whose lease expired)."""

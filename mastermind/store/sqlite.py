@@ -201,7 +201,7 @@ class SqliteStore(Store):
                 self._pending.notify()
             return self._batch
 
-    async def create_run(self, run: RunRecord) -> None:
+    async def create_run(self, run: RunRecord, *, claim: bool = False) -> None:
         run_row = (
             run.run_id,
             run.workflow,
