@@ -225,3 +225,15 @@ def test_derived_conclusions_are_sentences_that_read_back() -> None:
             assert parse_premise(str(formula)) == formula, str(formula)
             checked += 1
     assert checked > 40
+
+
+def test_sentences_with_too_many_parses_or_words_are_refused_not_cut_short() -> None:
+    # every "and" could join the names or the sentences: 2^9 parses, and no subset of them
+    # may decide the reading
+    with pytest.raises(PremiseError, match="512 parses"):
+        parse_premise("Fido barks and " * 9 + "Fido barks.")
+    with pytest.raises(PremiseError, match="more than 32 words"):
+        parse_premise("All " + "big " * 30 + "dogs bark.")
+    assert str(parse_premise("Fido barks and " * 3 + "Fido barks.")) == " and ".join(
+        ["Fido barks"] * 4
+    )

@@ -71,7 +71,8 @@ FORMS: tuple[tuple[str, str], ...] = (
 )
 ACCEPTED_FORMS = " | ".join(form for form, _ in FORMS)
 
-MAX_WORDS = 40
+MAX_WORDS = 32
+MAX_PARSES = 256
 
 
 class Refusal(Exception):
@@ -298,7 +299,9 @@ def tokenize(sentence: str) -> list[Word]:
             elif text_i in _UNSUPPORTED:
                 raise Refusal(f"'{text_i}': {_UNSUPPORTED[text_i]}", column)
             else:
-                words.append(Word("WORD", text_i, column, capital))
+                # a capitalised word inside the sentence is its own kind: it can be part of a
+                # name or an object, never a verb, which keeps the parses few
+                words.append(Word("NAME" if capital else "WORD", text_i, column, capital))
             i += 1
     return words
 
@@ -346,7 +349,7 @@ named: names body
 it_clause: IT body
 there_clause: THERE copula preds
     | THERE copula NO np                -> there_no
-letter: WORD
+letter: WORD | NAME
 
 ?body: copula_preds | verbs
 copula_preds: copula preds
@@ -354,13 +357,13 @@ copula_preds: copula preds
 nps: np
     | np (COMMA np)* (COMMA? AND np)+               -> nps_and
     | np (COMMA np)* (COMMA? OR np)+                -> nps_or
-np: WORD+
+np: (WORD | NAME)+
 names: name
     | NEITHER name NOR name             -> names_nor
     | name (COMMA name)* (COMMA? AND name)+           -> names_and
     | name (COMMA name)* (COMMA? OR name)+            -> names_or
-name: TITLE? WORD+
-    | THE WORD+                         -> definite
+name: TITLE? (WORD | NAME)+
+    | THE (WORD | NAME)+                -> definite
 
 copula: IS | ARE | WILLBE
     | IS NOT                            -> copula_not
@@ -374,7 +377,7 @@ preds: pred
     | BOTH pred AND pred                -> preds_and
     | NEITHER pred NOR pred             -> preds_nor
 pred: A? pword+
-?pword: WORD | THE | TITLE
+?pword: WORD | THE | TITLE | NAME
 
 verbs: vps
     | WILL vps                          -> verbs_will
@@ -386,12 +389,12 @@ vps: vp
     | vp (COMMA vp)* (COMMA? AND vp)+               -> vps_and
     | vp (COMMA vp)* (COMMA? OR vp)+                -> vps_or
 vp: WORD vword*
-?vword: WORD | THE | A | TITLE
+?vword: WORD | THE | A | TITLE | NAME
 
 %declare IF THEN WHENEVER PROVIDED ONLYIF IFF IMPLIES UNLESS NOTCASE OR AND EITHER NEITHER
 %declare NOR BOTH NOT ALL ALLOF EVERY EACHOF SOME SOMEOF NO NONEOF NOTALL NOTALLOF NOTEVERY
 %declare A EVERYONE EVERYTHING SOMEONE SOMETHING NOBODY NOTHING IT THERE WORD THE TITLE IS
-%declare ARE WILLBE WILL DOESNOT DIDNOT DONOT WILLNOT COMMA
+%declare ARE WILLBE WILL DOESNOT DIDNOT DONOT WILLNOT COMMA NAME
 """
 
 
@@ -427,7 +430,31 @@ def _shapes(kinds: tuple[str, ...]) -> tuple[Any, ...]:
     them: the Earley parse is the expensive part of reading."""
     with _parsing:  # one parse at a time: small requests are read in threads
         tree = _parser().parse(kinds)
-        return tuple(CollapseAmbiguities().transform(tree)[:256])
+        count = _count(tree, {})
+        if count > MAX_PARSES:
+            raise Refusal(
+                f"it has {count} parses (more than {MAX_PARSES}): split it into several "
+                "premises, or group it with 'either ... or' / 'both ... and'",
+                1,
+            )
+        return tuple(CollapseAmbiguities().transform(tree))
+
+
+def _count(node: Any, seen: dict[int, int]) -> int:
+    """How many trees an explicitly ambiguous parse stands for."""
+    if not isinstance(node, Tree):
+        return 1
+    found = seen.get(id(node))
+    if found is None:
+        counts = [_count(child, seen) for child in node.children]
+        if node.data == "_ambig":
+            found = sum(counts)
+        else:
+            found = 1
+            for count in counts:
+                found *= count
+        seen[id(node)] = found
+    return found
 
 
 _parsing = threading.Lock()
