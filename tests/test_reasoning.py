@@ -226,3 +226,15 @@ def test_holds_agrees_with_truth_tables(a: bool, b: bool) -> None:
     assert holds(parse_premise("p -> q"), situation) == ((not a) or b)
     assert holds(parse_premise("p xor q"), situation) == (a != b)
     assert holds(parse_premise("p nor q"), situation) == (not (a or b))
+
+
+def test_which_requests_are_small_enough_for_a_thread() -> None:
+    from mastermind.reasoning.engine import is_small
+
+    two = ["All men are mortal.", "Socrates is a man."]
+    assert is_small({"premises": two, "conclusion": "Socrates is mortal."})
+    assert is_small({"premises": two * 3})  # derive: up to 6 premises
+    assert not is_small({"premises": two * 4})
+    assert not is_small({"premises": [f"x{i} -> x{i + 1}" for i in range(13)], "conclusion": "p"})
+    assert not is_small({"premises": ["p"], "operation": "truth_table"})
+    assert not is_small({"premises": ["p" * 1600], "conclusion": "p"})

@@ -610,9 +610,11 @@ def is_small(request: dict[str, Any]) -> bool:
     premises = request.get("premises", [])
     text = sum(len(p) for p in premises) + len(request.get("conclusion") or "")
     operation = request.get("operation", "validate")
-    limit = SMALL_PREMISES if operation in ("validate", "truth_table") else SMALL_DERIVE_PREMISES
+    limit = SMALL_PREMISES if operation == "validate" else SMALL_DERIVE_PREMISES
     if operation == "validate" and not request.get("conclusion"):
         limit = SMALL_DERIVE_PREMISES  # without a conclusion, validate also derives
+    if operation == "truth_table":
+        return False  # up to 4,096 rows: the pool's work
     return len(premises) <= limit and text <= SMALL_TEXT
 
 
