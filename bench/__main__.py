@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench import (
     agents_bench,
+    api_offload,
     daemon_load,
     dashboard,
     e2e,
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "soak": soak.soak,
     "daemon": daemon_load.daemon_load,
     "dashboard": dashboard.dashboard,
+    "api_offload": api_offload.api_offload,
 }
 # Run only when named: needs the optional peers installed (pip install -e '.[peers]').
 ON_REQUEST: dict[str, Benchmark] = {"peers": peers.peers}

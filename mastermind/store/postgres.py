@@ -439,17 +439,25 @@ class PostgresStore(Store):
         return [_record(row) for row in rows]
 
     async def steps(self, run_id: str) -> list[StepRecord]:
-        return fold_steps(await self.events(run_id, limit=10_000_000))
+        """Folded from the event log, decoded and folded in a thread (off the event loop)."""
+        rows = await self._event_rows(run_id, 0, 10_000_000)
+        return await asyncio.to_thread(lambda: fold_steps(_decode(rows)))
 
     async def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
+        rows = await self._event_rows(run_id, after, limit)
+        if len(rows) < _DECODE_ON_LOOP:
+            return _decode(rows)
+        return await asyncio.to_thread(_decode, rows)
+
+    async def _event_rows(self, run_id: str, after: int, limit: int) -> list[Any]:
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
+            rows: list[Any] = await conn.fetch(
                 "SELECT data::text FROM events WHERE run_id=$1 AND seq>$2 ORDER BY seq LIMIT $3",
                 run_id,
                 after,
                 limit,
             )
-        return [Event.from_dict(json.loads(row[0])) for row in rows]
+        return rows
 
     async def prune(self, older_than: float) -> int:
         """Delete finished runs (and their events) that ended before `older_than`."""
@@ -490,3 +498,10 @@ def _record(row: Any) -> RunRecord:
         trigger=row["trigger"],
         last_seq=row["last_seq"],
     )
+
+
+_DECODE_ON_LOOP = 500  # fewer events than this decode in well under a millisecond
+
+
+def _decode(rows: list[Any]) -> list[Event]:
+    return [Event.from_dict(json.loads(row[0])) for row in rows]

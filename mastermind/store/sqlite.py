@@ -373,17 +373,17 @@ class SqliteStore(Store):
         return [_run(row) for row in rows]
 
     async def steps(self, run_id: str) -> list[StepRecord]:
-        """Step records, folded from the run's event log (the one source of truth)."""
-        return fold_steps(await self.events(run_id, limit=10_000_000))
+        """Step records, folded from the run's event log (the one source of truth); read,
+        decoded and folded in the reader thread (tens of ms for a 20,000-item run)."""
+        return await self._read(  # type: ignore[no-any-return]
+            lambda c: fold_steps(_read_events(c, run_id, 0, 10_000_000))
+        )
 
     async def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
-        rows = await self._read(
-            lambda c: c.execute(
-                "SELECT data FROM events WHERE run_id=? AND seq>? ORDER BY seq LIMIT ?",
-                (run_id, after, limit),
-            ).fetchall()
+        """Read and decoded in the reader thread, off the event loop."""
+        return await self._read(  # type: ignore[no-any-return]
+            lambda c: _read_events(c, run_id, after, limit)
         )
-        return [Event.from_dict(json.loads(row[0])) for row in rows]
 
     async def owner_of(self, run_id: str) -> str | None:
         rows = await self._read(
@@ -420,6 +420,16 @@ class SqliteStore(Store):
 
         count: int = await self._read(delete)
         return count
+
+
+def _read_events(conn: sqlite3.Connection, run_id: str, after: int, limit: int) -> list[Event]:
+    """Row by row, not fetchall(): one long C call would hold the GIL (and stall the event
+    loop) for the whole read."""
+    cursor = conn.execute(
+        "SELECT data FROM events WHERE run_id=? AND seq>? ORDER BY seq LIMIT ?",
+        (run_id, after, limit),
+    )
+    return [Event.from_dict(json.loads(row[0])) for row in cursor]
 
 
 _ROWS_PER_INSERT = 500
