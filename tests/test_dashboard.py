@@ -276,3 +276,16 @@ async def test_pages_filter_page_and_refuse_what_they_should(tmp_path: Path) -> 
             assert page.headers["Cache-Control"] == "no-store"
         d.coordinator.cancel(waiting)
         await d.coordinator.wait(waiting)
+
+
+def test_the_trigger_column_names_what_started_a_run() -> None:
+    from mastermind.service.ui.views import trigger
+    from mastermind.store.base import RunRecord
+
+    def run(**fields: Any) -> RunRecord:
+        return RunRecord("r", "w", "d", "", "f", {}, **fields)
+
+    assert trigger(run()) == ("manual", None)
+    assert trigger(run(trigger="webhook")) == ("webhook", None)
+    assert trigger(run(trigger="cron:w:0:1700000000")) == ("cron", None)
+    assert trigger(run(parent="0123abcd/step/2")) == ("sub-run", "0123abcd")

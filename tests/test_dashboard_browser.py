@@ -34,6 +34,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     folder.mkdir()
     shutil.copy(ROOT / "workflows" / "approval.yaml", folder)
     shutil.copy(ROOT / "workflows" / "hello.yaml", folder)
+    shutil.copy(ROOT / "workflows" / "nested.yaml", folder)
     (folder / "zz_broken.yaml").write_text(BROKEN)
     with daemon(tmp, folder) as running:
         yield running
@@ -142,6 +143,19 @@ def test_a_run_appears_live_and_finishes_when_approved(
     body = served.call("GET", f"/api/v1/runs/{run_id}")[1]
     assert json.dumps(body["run"]["outputs"]).count("approved by ada") == 1
 
+    # keyboard: a DAG node is a link to its step's details, which it opens
+    page.locator('a.node[data-step="apply"]').focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("details#step-apply")).to_have_attribute("open", "")
+    # re-run: a new run, same inputs, waiting for its own approval
+    page.get_by_role("button", name="Re-run").click()
+    expect(page.get_by_role("status")).to_contain_text("a new run with the same inputs")
+    again = page.url.split("/ui/runs/", 1)[1].split("?", 1)[0]
+    assert again != run_id
+    expect(page.locator('a.node[data-step="approve"]')).to_have_attribute("data-status", "running")
+    assert served.call("GET", f"/api/v1/runs/{again}")[1]["run"]["inputs"]["change"] == "live"
+    assert served.call("POST", f"/api/v1/runs/{again}/cancel")[0] == 202
+
 
 def test_workflows_health_and_a_run_from_the_form(
     served: RunningDaemon, context: BrowserContext
@@ -150,10 +164,13 @@ def test_workflows_health_and_a_run_from_the_form(
 
     page = context.new_page()
     sign_in(page, served.url, TOKEN)
-    page.get_by_role("link", name="Workflows").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Workflows").click()
     broken = page.locator(".broken-file")
     expect(broken).to_contain_text("zz_broken.yaml:5:13: error: steps.a.needs[0]: no step named")
     expect(page.locator('tr[data-workflow="approval"]')).to_contain_text("webhook")
+    expect(page.locator('tr[data-workflow="nested"]')).to_contain_text(
+        re.compile(r"cron 0 6 \* \* 1-5\s*next: \d{4}-\d\d-\d\d 06:00:00")
+    )
 
     page.get_by_role("link", name="Run approval").click()
     page.get_by_label("change").fill("from the form")
@@ -174,7 +191,7 @@ def test_workflows_health_and_a_run_from_the_form(
     expect(group).to_contain_text("3/3 done")
     expect(page.locator("details#step-greet section.instance")).to_have_count(3)
 
-    page.get_by_role("link", name="Health").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Health").click()
     expect(page.locator('[data-metric="state"]')).to_have_text("ready")
     expect(page.locator('[data-metric="runs_active"]')).not_to_have_text("0")
 

@@ -57,15 +57,15 @@ def show(value: Any) -> str:
 
 
 def trigger(run: RunRecord) -> tuple[str, str | None]:
-    """How a run started, and the parent run's id for a sub-run."""
-    parent = run.parent
-    if parent is None:
-        return "manual", None
-    if parent == "webhook":
+    """How a run started (manual, webhook, cron, sub-run), and the parent run of a sub-run."""
+    if run.parent is not None:  # the idempotency key of the step that started it
+        return "sub-run", run.parent.split("/", 1)[0]
+    started_by = run.trigger or ""
+    if started_by == "webhook":
         return "webhook", None
-    if parent.startswith("cron:"):
+    if started_by.startswith("cron:"):
         return "cron", None
-    return "sub-run", parent.split("/", 1)[0]
+    return "manual", None
 
 
 # ------------------------------------------------------------------------------ runs table
