@@ -1,12 +1,15 @@
-"""`cpu`: run `module:function` in the shared process pool, so the event loop never blocks."""
+"""`cpu`: run `module:function` in the shared process pool (or on a Dask cluster), so the event
+loop never blocks."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mastermind.engine.agent import Agent, Params, StepContext
+
+Executor = Literal["local", "dask"]
 
 
 class CpuParams(Params):
@@ -15,19 +18,55 @@ class CpuParams(Params):
     )
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    executor: Executor | None = Field(
+        None,
+        description="local: this machine's process pool; dask: a Dask cluster "
+        "(default: the agent's setting, else local)",
+    )
+    scheduler: str | None = Field(
+        None,
+        pattern=r"^[a-z]+://\S+$",
+        description="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies executor dask)",
+    )
+
+    @model_validator(mode="after")
+    def _scheduler_needs_dask(self) -> CpuParams:
+        if self.scheduler is not None and self.executor == "local":
+            raise ValueError("`scheduler` is for executor dask, not local")
+        return self
 
 
 class CpuAgent(Agent[CpuParams]):
     """Returns what the function returns (picklable, JSON-able data).
 
-    A worker that dies fails the attempt with a retryable error and is replaced; a step that is
-    cancelled or times out has its worker killed and replaced, so no core stays busy for it.
+    Local pool: a worker that dies fails the attempt with a retryable error and is replaced; a
+    step that is cancelled or times out has its worker killed and replaced, so no core stays
+    busy for it. Dask: the call is a task keyed by the step's idempotency key and attempt; a
+    worker lost mid-step is the same retryable error, and a cancelled or timed-out step cancels
+    its future and stops the worker thread running it.
+
+    Daemon config: `agents: {cpu: {executor: dask, scheduler: "tcp://host:8786"}}` makes Dask
+    the default for every cpu step; a step's own `executor`/`scheduler` win.
     """
 
     name = "cpu"
     Params = CpuParams
     cpu_bound = True
 
+    def __init__(self, executor: Executor = "local", scheduler: str | None = None) -> None:
+        if executor not in ("local", "dask"):
+            raise ValueError(f"agents.cpu.executor is local or dask, not {executor!r}")
+        self.executor = executor
+        self.scheduler = scheduler
+
     async def run(self, params: CpuParams, ctx: StepContext) -> Any:
-        pool = ctx.services.process_pool
-        return await pool.run(params.function, params.args, params.kwargs)
+        executor = params.executor or ("dask" if params.scheduler else self.executor)
+        if executor == "dask":
+            return await ctx.services.cluster.run(
+                params.function,
+                params.args,
+                params.kwargs,
+                key=f"{ctx.idempotency_key}#{ctx.attempt}",
+                scheduler=params.scheduler or self.scheduler,
+            )
+        return await ctx.services.process_pool.run(params.function, params.args, params.kwargs)

@@ -66,6 +66,24 @@ class CpuPool(Protocol):
         ...
 
 
+class ClusterPool(Protocol):
+    """Runs `module:function` on a Dask cluster (the `cpu` agent's `executor: dask`)."""
+
+    async def run(
+        self,
+        reference: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        key: str,
+        scheduler: str | None = None,
+    ) -> Any:
+        """The function's return value. `key` names the task on the cluster (pass the step's
+        idempotency key and attempt); `scheduler` overrides the configured address; cancelling
+        cancels the task and stops the worker thread running it."""
+        ...
+
+
 class SignalInbox(Protocol):
     """The run's mailbox: signals sent to the run, buffered until a step asks."""
 
@@ -127,6 +145,19 @@ class _Unavailable:
         raise self._refuse()
 
 
+class _UnavailableCluster:
+    async def run(
+        self,
+        reference: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        key: str,
+        scheduler: str | None = None,
+    ) -> Any:
+        raise StepError("no Dask cluster here: this step runs outside a coordinator")
+
+
 @dataclass(frozen=True, slots=True)
 class StepServices:
     """Everything beyond its parameters that an agent may use: the typed seam to the engine."""
@@ -134,6 +165,7 @@ class StepServices:
     process_pool: CpuPool
     signals: SignalInbox
     subruns: SubRuns
+    cluster: ClusterPool = field(default_factory=_UnavailableCluster)
 
     @classmethod
     def unavailable(cls) -> StepServices:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from mastermind.engine.agent import AgentRegistry, StepServices
 from mastermind.engine.clock import Clock, SystemClock
+from mastermind.engine.dask_pool import DaskPool
 from mastermind.engine.limits import Limits
 from mastermind.engine.ownership import held_elsewhere
 from mastermind.engine.run import RunEnvironment, RunExecution, RunResult, StepRestore
@@ -72,6 +73,8 @@ class Coordinator:
         self._closing = False
         self._services: dict[str, StepServices] = {}
         self._process_pool: ProcessPool | None = None
+        # CPU steps with `executor: dask`; distributed is imported only when one runs
+        self.dask_pool = DaskPool()
         self._ended: dict[str, RunResult | BaseException] = {}
         # short blocking chores (loading a definition) never wait behind agents' threads
         self._housekeeping = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mm-coordinator")
@@ -117,6 +120,7 @@ class Coordinator:
         await self.registry.aclose()
         if self._process_pool is not None:
             await self._process_pool.aclose()
+        await self.dask_pool.aclose()
         await self.store.close()
         self._housekeeping.shutdown(wait=False)
 
@@ -350,13 +354,15 @@ class Coordinator:
         return self._process_pool
 
     def services_for(self, execution: RunExecution) -> StepServices:
-        """What agents of this run may use: its signals, the process pool, sub-runs."""
+        """What agents of this run may use: its signals, the process pool, the Dask cluster,
+        sub-runs."""
         found = self._services.get(execution.run_id)
         if found is None or found.signals is not execution.signals:
             found = StepServices(
                 process_pool=_PoolOnDemand(self),
                 signals=execution.signals,
                 subruns=CoordinatorSubRuns(self, execution),
+                cluster=self.dask_pool,
             )
             self._services[execution.run_id] = found
         return found

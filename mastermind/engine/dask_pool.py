@@ -1,0 +1,231 @@
+"""CPU steps on a Dask cluster: the same calls as the local process pool, on other machines.
+
+One asynchronous `distributed.Client` per scheduler address, shared by every step of the process
+and closed with the coordinator. A call is submitted under a key made of the step's idempotency
+key and attempt, so the Dask dashboard names the step, and a second submission of the same
+attempt (another daemon that lost the lease, say) joins the task instead of running it twice.
+
+What Dask cannot do on its own, done here:
+- stopping a running task: cancelling a Dask future only forgets it, the worker's thread keeps
+  computing. The function runs inside `_call`, which records its thread; a cancelled or
+  timed-out step raises `_Stopped` in that thread (PyThreadState_SetAsyncExc), so it stops at
+  its next Python instruction (a long C call finishes that call first);
+- errors in the pool's shape: `_call` returns tagged tuples like the pool's workers do, so a
+  function's error reads the same on both executors, and a `KilledWorker` (the worker running the
+  step died more often than the scheduler's `allowed-failures`) is a retryable `WorkerLost`.
+
+`distributed` is the optional extra `mastermind[dask]`; it is imported on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import importlib
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from mastermind.engine.process_pool import WorkerLost
+from mastermind.errors import MastermindError, StepError
+
+if TYPE_CHECKING:
+    from distributed import Future
+
+Client = Any  # distributed's Client methods are untyped: handled as Any here
+
+log = logging.getLogger(__name__)
+
+EXTRA_HINT = "the Dask executor needs the optional extra: pip install 'mastermind[dask]'"
+
+
+class DaskUnavailable(StepError):
+    """`distributed` is not installed, or no scheduler address is configured."""
+
+
+# ------------------------------------------------------------------------------ on the worker
+
+_running: dict[str, int] = {}  # task key -> id of the worker thread running it
+_running_lock = threading.Lock()
+
+
+class _Stopped(Exception):
+    """Raised inside a worker thread whose step was cancelled."""
+
+
+def _call(reference: str, args: list[Any], kwargs: dict[str, Any], key: str) -> tuple[Any, ...]:
+    """Run `module:function` on a Dask worker; reply like a process pool worker does."""
+    try:
+        try:
+            with _running_lock:
+                _running[key] = threading.get_ident()
+            module_name, _, attribute = reference.partition(":")
+            target: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                target = getattr(target, part)
+            return ("ok", target(*args, **kwargs))
+        finally:
+            with _running_lock:
+                _running.pop(key, None)
+    except _Stopped:
+        _running.pop(key, None)
+        return ("stopped", "the step was cancelled")
+    except Exception as exc:
+        return ("error", f"{type(exc).__name__}: {exc}", bool(getattr(exc, "retryable", False)))
+
+
+def _stop(key: str) -> bool:
+    """On every worker: stop the thread running `key`, if it runs here."""
+    with _running_lock:
+        ident = _running.get(key)
+        if ident is None:
+            return False
+        # holding the lock: the thread cannot leave _call's try block before the exception lands
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(ident), ctypes.py_object(_Stopped)
+        )
+        return True
+
+
+def running_keys() -> list[str]:
+    """On a worker: the keys of the calls running now (tests check that a stop really stops)."""
+    with _running_lock:
+        return sorted(_running)
+
+
+# ------------------------------------------------------------------------------ in mastermind
+
+
+class DaskPool:
+    """`await pool.run("module:function", args, kwargs, key=..., scheduler=...)` on a cluster."""
+
+    def __init__(
+        self,
+        default_scheduler: str | None = None,
+        *,
+        connect_timeout: float = 10.0,
+        cleanup_timeout: float = 5.0,
+    ) -> None:
+        self.default_scheduler = default_scheduler
+        self.connect_timeout = connect_timeout
+        self.cleanup_timeout = cleanup_timeout
+        self._clients: dict[str, Client] = {}
+        self._connecting: dict[str, asyncio.Lock] = {}
+        self._closed = False
+        self.calls = 0
+        self.futures: dict[str, Future[Any]] = {}  # key -> future in flight (for the inspector)
+
+    def address(self, scheduler: str | None) -> str:
+        """The scheduler to use: the step's, else the configured default, else Dask's own
+        `scheduler-address` setting (DASK_SCHEDULER_ADDRESS)."""
+        found = scheduler or self.default_scheduler
+        if found is None:
+            dask = _import_distributed()[1]
+            found = dask.config.get("scheduler-address", None)
+        if not found:
+            raise DaskUnavailable(
+                "executor dask needs a scheduler address: set `scheduler:` on the step, "
+                "agents.cpu.scheduler in the daemon config, or DASK_SCHEDULER_ADDRESS"
+            )
+        return str(found)
+
+    async def client(self, scheduler: str | None = None) -> Client:
+        """The shared client of a scheduler, connected on first use."""
+        address = self.address(scheduler)
+        found = self._clients.get(address)
+        if found is not None:
+            return found
+        lock = self._connecting.setdefault(address, asyncio.Lock())
+        async with lock:
+            found = self._clients.get(address)
+            if found is not None:
+                return found
+            if self._closed:
+                raise MastermindError("the Dask pool is closed")
+            distributed, _ = _import_distributed()
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    client: Client = await distributed.Client(
+                        address,
+                        asynchronous=True,
+                        set_as_default=False,
+                        timeout=self.connect_timeout,
+                    )
+            except (OSError, TimeoutError) as exc:
+                raise StepError(
+                    f"cannot reach the Dask scheduler at {address}: {exc or type(exc).__name__}",
+                    retryable=True,
+                ) from None
+            self._clients[address] = client
+            log.info("connected to the Dask scheduler at %s", address)
+            return client
+
+    async def run(
+        self,
+        reference: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        key: str,
+        scheduler: str | None = None,
+    ) -> Any:
+        """Call `module:function(*args, **kwargs)` on the cluster under the Dask key `key`;
+        cancelling cancels the future and stops the worker thread running it."""
+        client = await self.client(scheduler)
+        from distributed.client import FutureCancelledError
+        from distributed.scheduler import KilledWorker
+
+        future = client.submit(
+            _call, reference, list(args), dict(kwargs or {}), key, key=key, pure=False, retries=0
+        )
+        self.calls += 1
+        self.futures[key] = future
+        try:
+            reply = await future
+        except FutureCancelledError as exc:  # cancelled by Dask, not by us: lost, not cancelled
+            raise WorkerLost(f"Dask dropped the task ({exc.reason})") from None
+        except KilledWorker as exc:
+            raise WorkerLost(f"the Dask worker running this step died ({exc})") from None
+        except asyncio.CancelledError:
+            await self._stop(client, future, key)
+            raise
+        finally:
+            self.futures.pop(key, None)
+        kind = reply[0]
+        if kind == "ok":
+            return reply[1]
+        if kind == "stopped":  # a stop meant for an earlier life of this key
+            raise WorkerLost(reply[1])
+        raise StepError(reply[1], retryable=reply[2])
+
+    async def _stop(self, client: Client, future: Future[Any], key: str) -> None:
+        """Cancel the future and stop the thread running it (bounded: we are being cancelled)."""
+        try:
+            async with asyncio.timeout(self.cleanup_timeout):
+                await client.cancel([future], force=True, reason="the step was cancelled")
+                await client.run(_stop, key, on_error="ignore")
+        except Exception as exc:  # the step ends either way; say what may still run
+            log.warning("Dask: could not stop task %s: %s", key, exc)
+
+    async def aclose(self) -> None:
+        """Close every client (bounded)."""
+        self._closed = True
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.cleanup_timeout):
+                    await client.close()
+
+    @property
+    def connected(self) -> list[str]:
+        return list(self._clients)
+
+
+def _import_distributed() -> tuple[Any, Any]:
+    try:
+        import dask
+        import distributed
+    except ImportError:
+        raise DaskUnavailable(EXTRA_HINT) from None
+    return distributed, dask
