@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     socratic.set_defaults(handler=cmd_socratic)
 
     from mastermind.cli.client import add_client_commands
+    from mastermind.cli.inspect import add_inspect_command
     from mastermind.cli.run import add_run_commands
     from mastermind.cli.runs import add_runs_command
     from mastermind.cli.worker import add_worker_command
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     add_runs_command(sub)
     add_worker_command(sub)
     add_client_commands(sub)
+    add_inspect_command(sub)
     return parser
 
 

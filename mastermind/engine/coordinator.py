@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mastermind.engine.agent import AgentRegistry, StepServices
 from mastermind.engine.clock import Clock, SystemClock
 from mastermind.engine.dask_pool import DaskPool
+from mastermind.engine.inflight import InFlight
 from mastermind.engine.limits import Limits
 from mastermind.engine.ownership import held_elsewhere
 from mastermind.engine.run import RunEnvironment, RunExecution, RunResult, StepRestore
@@ -73,6 +74,8 @@ class Coordinator:
         self._closing = False
         self._services: dict[str, StepServices] = {}
         self._process_pool: ProcessPool | None = None
+        # step tasks in flight across the active runs, for the inspector
+        self.inflight = InFlight(lambda: self._active.values(), self.clock.monotonic)
         # CPU steps with `executor: dask`; distributed is imported only when one runs
         self.dask_pool = DaskPool()
         self._ended: dict[str, RunResult | BaseException] = {}

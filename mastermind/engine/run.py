@@ -99,6 +99,8 @@ class _Instance:
     started: bool = False
     first_attempt: int = 1
     attempt: int = 0  # the attempt in progress (or the last one made)
+    attempt_started: float | None = None  # clock.monotonic() when it started
+    first_started: float | None = None  # when this instance's first attempt here started
     unknown: bool = False  # ask a person (signal decide.<step>) before running it again
 
 
@@ -144,7 +146,8 @@ class RunExecution:
         self._waiting_on = {sid: len(step.needs) for sid, step in definition.steps.items()}
         self._steps_view: dict[str, dict[str, Any]] = {}
         self._ready: deque[_Instance] = deque()
-        self._tasks: set[asyncio.Task[None]] = set()
+        # step tasks in flight and the instance each runs (the inspector reads it: step_tasks)
+        self._tasks: dict[asyncio.Task[None], _Instance] = {}
         self._in_flight = 0
         self._limit = definition.spec.concurrency or math.inf
         self._final_steps = 0
@@ -225,6 +228,14 @@ class RunExecution:
         if self._stop_reason is not None:
             await self._drain()
         return await self._finish(clock.monotonic() - started)
+
+    def step_tasks(self) -> list[tuple[asyncio.Task[None], _Instance]]:
+        """The step tasks in flight and the instance each runs (for the inspector)."""
+        return list(self._tasks.items())
+
+    def instance_of(self, task: asyncio.Task[Any]) -> _Instance | None:
+        """The instance a step task of this run runs (safe to call from another thread)."""
+        return self._tasks.get(task)
 
     @property
     def ready_depth(self) -> int:
@@ -528,13 +539,13 @@ class RunExecution:
             instance = self._ready.popleft()
             self._in_flight += 1
             task = loop.create_task(self._run_instance(instance), name=self._task_name(instance))
-            self._tasks.add(task)
+            self._tasks[task] = instance
             task.add_done_callback(self._step_task_done)
 
     def _step_task_done(self, task: asyncio.Task[None]) -> None:
         """Forget a finished step task and observe how it ended: an error that escaped the
         step's own handling (a bug) fails the run instead of going unnoticed."""
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         if task.cancelled():
             return
         error = task.exception()
@@ -665,6 +676,9 @@ class RunExecution:
             attempt += 1
             instance.attempt = attempt
             started = clock.monotonic()
+            instance.attempt_started = started
+            if instance.first_started is None:
+                instance.first_started = started
             ctx = StepContext(
                 run_id=self.run_id,
                 step_id=step.id,

@@ -441,6 +441,15 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
+async def debug_tasks(request: web.Request) -> web.Response:
+    """Every step task in flight, its live coroutine stack and what it awaits (?run_id=)."""
+    from mastermind.service.inspector import snapshot
+
+    daemon = request.app[DAEMON]
+    body = snapshot(daemon.coordinator.inflight, daemon.loop_watch, request.query.get("run_id"))
+    return web.json_response(body, dumps=_dumps)
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=str)
 
@@ -456,6 +465,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/api/v1/hooks/{workflow}", webhook),
     ("POST", "/api/v1/workflows/validate", validate_workflow),
     ("GET", "/api/v1/openapi.json", openapi),
+    ("GET", "/api/v1/debug/tasks", debug_tasks),
     ("GET", "/healthz", healthz),
     ("GET", "/readyz", readyz),
     ("GET", "/metrics", metrics),

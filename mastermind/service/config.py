@@ -72,6 +72,14 @@ class LimitsConfig(Section):
     )
 
 
+class DebugConfig(Section):
+    slow_callback: Duration | None = Field(
+        0.1,
+        description="log (with its stack) and count any event-loop callback longer than this; "
+        "null: off",
+    )
+
+
 class Config(Section):
     """Everything `mastermind serve` reads."""
 
@@ -85,6 +93,7 @@ class Config(Section):
     secrets: dict[str, str] = Field(
         default_factory=dict, description="secrets for expressions; prefer credential files"
     )
+    debug: DebugConfig = Field(default_factory=DebugConfig)
     drain_grace: Duration = Field(30.0, description="SIGTERM: how long running steps may finish")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.coordinator import Coordinator, Settings
+from mastermind.engine.loop_watch import LoopWatch
 from mastermind.errors import MastermindError, Problem
 from mastermind.language.loader import Definition, LoadReport, workflow_files
 from mastermind.service import systemd
@@ -70,6 +71,10 @@ class Daemon:
             secrets=config.secrets,
         )
         self.metrics.attach(self.coordinator)  # events, and live state at every scrape
+        self.loop_watch: LoopWatch | None = None  # the slow-callback detector
+        if config.debug.slow_callback:
+            self.loop_watch = LoopWatch(config.debug.slow_callback, self.coordinator.inflight)
+            self.loop_watch.listeners.append(self.metrics.observe_blocked)
         self.scheduler = CronScheduler(self.coordinator, lambda: self.catalog)
 
     def _store(self) -> Store:
@@ -201,6 +206,8 @@ class Daemon:
         chores.start("retention", self._retention)
         chores.start("cron", self.scheduler.run)
         chores.start("folder_watch", self._watch_folder)
+        if self.loop_watch is not None:
+            chores.start("loop_watch", self.loop_watch.run)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(10):
                 await self._watching.wait()

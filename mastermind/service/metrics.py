@@ -19,9 +19,11 @@ from mastermind.store.events import RUN_FINAL, STEP_FINAL, Event
 
 if TYPE_CHECKING:
     from mastermind.engine.coordinator import Coordinator
+    from mastermind.engine.loop_watch import Blocked
 
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+BLOCKED_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class Metrics:
@@ -66,6 +68,14 @@ class Metrics:
             "mastermind_event_loop_lag_seconds",
             "How late the event loop wakes up",
             buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        # A histogram, not a counter: _count is the number of episodes, _sum the seconds the loop
+        # was blocked (rate(_sum) is the fraction of time lost), the buckets how long they last.
+        self.loop_blocked = Histogram(
+            "mastermind_loop_blocked_seconds",
+            "Episodes of the event loop running one callback longer than the threshold",
+            buckets=BLOCKED_BUCKETS,
             registry=r,
         )
         self.workflows_broken = Gauge(
@@ -121,6 +131,10 @@ class Metrics:
             self.retries.labels(event.agent).inc()
         elif status in STEP_FINAL and (event.item_index is not None or event.attempt):
             self.steps.labels(event.workflow, event.agent, status).inc()
+
+    def observe_blocked(self, episode: Blocked) -> None:
+        """A loop-watch listener: one episode of a blocked event loop."""
+        self.loop_blocked.observe(episode.duration or 0.0)
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)

@@ -180,6 +180,22 @@ def document() -> dict[str, Any]:
                     "responses": {"201": _json("accepted"), **errors},
                 },
             },
+            "/api/v1/debug/tasks": {
+                "get": {
+                    "summary": "Every step task in flight: its coroutine stack, what it awaits; "
+                    "the event loop's recent blocked episodes",
+                    "operationId": "debugTasks",
+                    "parameters": [
+                        {
+                            "name": "run_id",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": _json("steps in flight"), **errors},
+                },
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
