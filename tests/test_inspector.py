@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -223,3 +224,47 @@ def test_the_daemon_serves_the_inspector_and_counts_blocked_callbacks(tmp_path: 
 
     count = re.search(r"^mastermind_loop_blocked_seconds_count (\S+)$", metrics, re.M)
     assert count is not None and float(count.group(1)) >= 1
+
+
+async def test_the_dashboard_links_a_running_step_to_its_live_stack(tmp_path: Path) -> None:
+    import aiohttp
+
+    from mastermind.service.api import make_app
+    from mastermind.service.config import Config
+    from mastermind.service.daemon import Daemon
+    from tests.daemon_harness import ROOT
+    from tests.servers import serve
+
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    shutil.copy(ROOT / "workflows" / "approval.yaml", folder)
+    config = Config.model_validate(
+        {"workflows": folder, "store": {"state_dir": tmp_path / "state"}, "api": {"tokens": ["t"]}}
+    )
+    d = Daemon(config)
+    d.tokens = ["t"]
+    async with d.coordinator:
+        await d.load_workflows()
+        waiting: asyncio.Queue[Event] = asyncio.Queue(maxsize=100)
+        d.coordinator.subscribe(lambda e: waiting.put_nowait(e) if e.step_id == "approve" else None)
+        run_id = await d.coordinator.submit(d.catalog["approval"], {"change": "x"})
+        async with asyncio.timeout(30):
+            while (await waiting.get()).status != "running":
+                pass
+        jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
+        async with serve(make_app(d)) as url, aiohttp.ClientSession(cookie_jar=jar) as http:
+            async with http.post(f"{url}/ui/login", data={"token": "t"}) as sent:
+                assert sent.status == 200
+            async with http.get(f"{url}/ui/runs/{run_id}") as response:
+                page = await response.text()
+            link = f'data-stack href="/ui/runs/{run_id}/stacks#stack-approve"'
+            assert link in page
+            assert page.count("data-stack") == 1  # prepare has finished: only approve runs
+            async with http.get(f"{url}/ui/runs/{run_id}/stacks") as response:
+                stacks = await response.text()
+                assert response.status == 200
+        d.coordinator.cancel(run_id)
+        await d.coordinator.wait(run_id)
+    assert 'id="stack-approve"' in stacks
+    assert 'data-awaiting="signal"' in stacks and "signal approve" in stacks
+    assert "in SignalBox.receive" in stacks and "in WaitAgent.run" in stacks

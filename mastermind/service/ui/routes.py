@@ -355,6 +355,17 @@ async def run_live(request: web.Request) -> web.Response:
     return await _run_response(request, "_run_live.html")
 
 
+async def run_stacks(request: web.Request) -> web.Response:
+    """The live coroutine stack of each of the run's steps in flight (the inspector's view)."""
+    from mastermind.service.inspector import snapshot
+
+    dashboard = _dashboard(request)
+    run = await _run(request)
+    daemon = dashboard.daemon
+    view = snapshot(daemon.coordinator.inflight, daemon.loop_watch, run.run_id)
+    return dashboard.render(request, "stacks.html", nav="runs", run=run, view=view)
+
+
 def _back_to(run_id: str, notice: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/ui/runs/{quote(run_id)}?notice={notice}")
 
@@ -550,6 +561,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/runs/table", runs_table),
     ("GET", "/runs/{run_id}", run_page),
     ("GET", "/runs/{run_id}/live", run_live),
+    ("GET", "/runs/{run_id}/stacks", run_stacks),
     ("POST", "/runs/{run_id}/cancel", cancel_run),
     ("POST", "/runs/{run_id}/signal", signal_run),
     ("POST", "/runs/{run_id}/rerun", rerun),
