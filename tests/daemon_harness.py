@@ -29,11 +29,26 @@ class RunningDaemon:
     messages: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
+    line_arrived: threading.Condition = field(default_factory=threading.Condition)
 
     def drain(self) -> None:
         """Read the daemon's output as it comes (a full pipe would block its event loop)."""
         assert self.process.stdout is not None
-        self.lines.extend(iter(self.process.stdout.readline, ""))
+        for line in iter(self.process.stdout.readline, ""):
+            with self.line_arrived:
+                self.lines.append(line)
+                self.line_arrived.notify_all()
+
+    def wait_for_line(self, text: str, timeout: float = 60) -> str:
+        """Block until the daemon writes a line containing `text`; that line."""
+
+        def found() -> str | None:
+            return next((line for line in self.lines if text in line), None)
+
+        with self.line_arrived:
+            if not self.line_arrived.wait_for(found, timeout):
+                raise AssertionError(f"the daemon never wrote {text!r}:\n{''.join(self.lines)}")
+            return found() or ""
 
     def output(self, timeout: float = 30) -> str:
         """Everything the daemon wrote, once it has exited."""

@@ -14,6 +14,7 @@ import pytest
 from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.coordinator import Coordinator, Settings
 from mastermind.language.loader import Definition
+from mastermind.service.inspector import snapshot
 from mastermind.store.events import Event, RunStatus
 from tests.agents_for_tests import register_all
 from tests.dask_cluster import LocalCluster, local_cluster
@@ -172,6 +173,7 @@ steps:
             run_id = await coordinator.submit(definition)
             first, _ = await next_line(lines)
             victim = int(first.split()[0])
+            inspected = snapshot(coordinator.inflight, None, run_id)["steps"]
             os.kill(victim, signal.SIGKILL)
             second, writer = await next_line(lines)
             writer.write(b"g")
@@ -181,6 +183,12 @@ steps:
     survivor, key = second.split()
     assert int(survivor) != victim
     assert key == f"{run_id}/work#2"
+    assert inspected[0]["awaiting"] == {
+        "kind": "dask",
+        "detail": f"Dask task {run_id}/work#1",
+        "pid": None,
+    }
+    assert [f["function"] for f in inspected[0]["stack"]][-1] == "DaskPool.run"
     retried = [e for e in events if e.status == "retrying"]
     assert len(retried) == 1 and "Dask worker running this step died" in (retried[0].error or "")
     final = [e for e in events if e.step_id == "work" and e.status == "succeeded"]

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import importlib
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from mastermind.engine.process_pool import WorkerLost
-from mastermind.errors import MastermindError, StepError
+from mastermind.errors import MastermindError, RetryableStepError, StepError
 
 if TYPE_CHECKING:
     from distributed import Future
@@ -38,6 +36,11 @@ Client = Any  # distributed's Client methods are untyped: handled as Any here
 log = logging.getLogger(__name__)
 
 EXTRA_HINT = "the Dask executor needs the optional extra: pip install 'mastermind[dask]'"
+
+
+class WorkerLost(RetryableStepError):
+    """The Dask worker running a call died, or the scheduler dropped the task (retryable, like
+    the process pool's WorkerLost; not imported from there, which would load multiprocessing)."""
 
 
 class DaskUnavailable(StepError):
@@ -81,6 +84,8 @@ def _stop(key: str) -> bool:
         ident = _running.get(key)
         if ident is None:
             return False
+        import ctypes  # only on workers, only when a step is stopped
+
         # holding the lock: the thread cannot leave _call's try block before the exception lands
         ctypes.pythonapi.PyThreadState_SetAsyncExc(
             ctypes.c_ulong(ident), ctypes.py_object(_Stopped)

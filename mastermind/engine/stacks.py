@@ -230,20 +230,28 @@ DESCRIBERS: dict[tuple[str, str], Describer] = {
     ("asyncio.queues", "Queue.put"): _primitive("queue"),
 }
 PREFIX_DESCRIBERS: dict[str, Describer] = {"aiohttp.": _aiohttp}
+PRIMITIVES = frozenset({"lock", "event", "condition", "semaphore", "queue"})
 
 
 def awaiting(task: asyncio.Task[Any], chain: list[FrameType] | None = None) -> Awaiting:
     """What a suspended task waits for, from its innermost recognised frame outwards."""
     chain = task_frames(task) if chain is None else chain
+    primitive: Awaiting | None = None
     for frame in reversed(chain):
         module = frame.f_globals.get("__name__", "")
         describe = DESCRIBERS.get((module, frame.f_code.co_qualname))
         if describe is None:
             describe = next((d for p, d in PREFIX_DESCRIBERS.items() if module.startswith(p)), None)
-        if describe is not None:
-            found = describe(frame, chain)
-            if found is not None:
-                return found
+        found = describe(frame, chain) if describe is not None else None
+        if found is None:
+            continue
+        if found.kind not in PRIMITIVES:
+            return found
+        # an asyncio lock or queue inside something we know (aiohttp's connector, say):
+        # the outer thing says more
+        primitive = primitive or found
+    if primitive is not None:
+        return primitive
     waiter = getattr(task, "_fut_waiter", None)  # the future the task is suspended on
     if waiter is not None:
         return Awaiting("future", _short(repr(waiter)))
