@@ -142,6 +142,7 @@ async def test_sleep_signal_and_a_named_pool_limit_are_named(
             while len(started) < 3:  # nap, approval and one of the gates hold their slots
                 started.add((await running.get()).step_id)
         view = snapshot(coordinator.inflight, None, run_id)
+        first_two = snapshot(coordinator.inflight, None, run_id, limit=2)
         coordinator.cancel(run_id)
         await coordinator.wait(run_id)
     steps = {s["step_id"]: s["awaiting"] for s in view["steps"]}
@@ -157,6 +158,7 @@ async def test_sleep_signal_and_a_named_pool_limit_are_named(
         "pid": None,
     }
     assert view["loop"] == {"watched": False}
+    assert view["total"] == 4 and first_two["total"] == 4 and len(first_two["steps"]) == 2
 
 
 def test_the_daemon_serves_the_inspector_and_counts_blocked_callbacks(tmp_path: Path) -> None:
@@ -185,6 +187,7 @@ def test_the_daemon_serves_the_inspector_and_counts_blocked_callbacks(tmp_path: 
             running.wait_for_line(f"by step {run_id}/block attempt 1 (python agent), in")
 
             assert running.call("GET", "/api/v1/debug/tasks", token=None)[0] == 401
+            assert running.call("GET", "/api/v1/debug/tasks?limit=0")[0] == 400
             status, view = running.call("GET", f"/api/v1/debug/tasks?run_id={run_id}")
             assert status == 200, view
             done = subprocess.run(

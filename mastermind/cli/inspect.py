@@ -42,7 +42,9 @@ def render(body: dict[str, Any], frames: int = 8) -> str:
     """The inspector's JSON as text: one block per step, innermost frames last."""
     lines: list[str] = []
     steps = body.get("steps", [])
-    lines.append(f"{len(steps)} step(s) in flight")
+    total = body.get("total", len(steps))
+    shown = f" (the {len(steps)} oldest shown)" if total > len(steps) else ""
+    lines.append(f"{total} step(s) in flight{shown}")
     for step in steps:
         item = "" if step["item_index"] is None else f"[{step['item_index']}]"
         waits = step["awaiting"]

@@ -443,10 +443,17 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def debug_tasks(request: web.Request) -> web.Response:
     """Every step task in flight, its live coroutine stack and what it awaits (?run_id=)."""
-    from mastermind.service.inspector import snapshot
+    from mastermind.service.inspector import DEFAULT_LIMIT, snapshot
 
     daemon = request.app[DAEMON]
-    body = snapshot(daemon.coordinator.inflight, daemon.loop_watch, request.query.get("run_id"))
+    try:
+        limit = int(request.query.get("limit", str(DEFAULT_LIMIT)))
+    except ValueError:
+        return problem(400, "limit is an integer")
+    if not 1 <= limit <= 10_000:
+        return problem(400, "limit is 1 to 10000")
+    query = request.query.get("run_id")
+    body = snapshot(daemon.coordinator.inflight, daemon.loop_watch, query, limit)
     return web.json_response(body, dumps=_dumps)
 
 

@@ -21,14 +21,22 @@ if TYPE_CHECKING:
 ITEM_LIMIT = 200  # characters of an item's repr shown
 
 
+DEFAULT_LIMIT = 500  # stacks walked per request: each costs tens of µs on the event loop
+
+
 def snapshot(
-    inflight: InFlight, watch: LoopWatch | None = None, run_id: str | None = None
+    inflight: InFlight,
+    watch: LoopWatch | None = None,
+    run_id: str | None = None,
+    limit: int = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
-    """Every step task in flight (of `run_id`), and the loop's recent blocked episodes.
-    Call it on the event loop's thread: it reads suspended coroutines' frames."""
+    """The first `limit` step tasks in flight (of `run_id`), oldest first, and the loop's recent
+    blocked episodes. Call it on the event loop's thread: it reads suspended coroutines'
+    frames."""
     now = inflight.monotonic()
     steps = []
-    for step in inflight.steps(run_id):
+    everything = inflight.steps(run_id)
+    for step in everything[:limit]:
         chain = task_frames(step.task)
         waits = awaiting(step.task, chain)
         item = repr(step.item)
@@ -59,7 +67,7 @@ def snapshot(
             blocked_episodes=watch.episodes,
             blocked=[e.as_dict() for e in reversed(episodes)],  # newest first
         )
-    return {"at": time.time(), "steps": steps, "loop": loop}
+    return {"at": time.time(), "total": len(everything), "steps": steps, "loop": loop}
 
 
 def _since(now: float, then: float | None) -> float | None:
