@@ -329,3 +329,35 @@ def test_a_stalled_event_stream_client_is_dropped_and_others_get_every_event(
     got = [data["seq"] for name, data in sse_events(stream) if name != "dropped"]
     assert got == list(range(1, len(got) + 1)) and len(got) < len(events)
     assert "dropped a client (a write waited more than 3s)" in output
+
+
+async def test_a_reload_reads_and_validates_off_the_event_loop(
+    tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGHUP rereads the config file and the workflow folder in threads: the event loop keeps
+    serving while a 1 MB workflow is parsed and checked."""
+    import mastermind.service.daemon as daemon_module
+    from mastermind.language.loader import LoadReport
+    from mastermind.service.config import load_config as real_load_config
+
+    config_file = tmp_path / "mastermind.yaml"
+    config_file.write_text(f"workflows: {folder}\nstore: {{state_dir: {tmp_path}}}\n")
+    loop_thread = threading.get_ident()
+    threads: dict[str, int] = {}
+    real_add = LoadReport.add
+
+    def load_config(path: Any, environ: Any = None) -> Config:
+        threads["config"] = threading.get_ident()
+        return real_load_config(path, environ)
+
+    def add(self: LoadReport, *args: Any, **kwargs: Any) -> None:
+        threads["workflow"] = threading.get_ident()
+        real_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(daemon_module, "load_config", load_config)
+    monkeypatch.setattr(LoadReport, "add", add)
+    daemon_ = Daemon(real_load_config(config_file), str(config_file))
+    await daemon_.reload()
+    assert sorted(daemon_.catalog) == ["gated", "hello"]
+    assert threads.keys() == {"config", "workflow"}
+    assert loop_thread not in threads.values()
