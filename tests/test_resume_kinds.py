@@ -214,3 +214,49 @@ async def test_postgres_migrates_trigger_runs_stored_with_a_parent() -> None:
         await conn.execute(f"DROP SCHEMA {schema} CASCADE")
         await conn.close()
     assert runs == {"w": (None, "webhook"), "c": (None, "cron:tick:0:60"), "s": ("r1/call", None)}
+
+
+SHELL_HOLD = """
+name: shellhold
+inputs: {dir: {type: string}}
+steps:
+  hold:
+    agent: shell
+    with:
+      shell: true
+      command: touch started; while [ ! -e go ]; do sleep 0.02; done; echo released
+      cwd: "${{ inputs.dir }}"
+outputs: {held: "${{ steps.hold.outputs.stdout }}"}
+"""
+
+
+def test_sigterm_leaves_a_cli_run_resumable(tmp_path: Path) -> None:
+    """Only Ctrl-C (an explicit cancel) cancels `mastermind run`; SIGTERM (a shutdown) stops it
+    without writing (its process is killed), exit 143, and `mastermind resume` finishes it."""
+    (tmp_path / "hold.yaml").write_text(SHELL_HOLD)
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    state = ["--state-dir", str(tmp_path / "state")]
+    command = [sys.executable, "-m", "mastermind"]
+    run = subprocess.Popen(
+        [*command, "run", str(tmp_path / "hold.yaml"), "-q", "-i", f"dir={flags}", *state],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: (flags / "started").exists() or run.poll() is not None, "the step")
+        assert run.poll() is None, run.communicate()
+        run.send_signal(signal.SIGTERM)
+    finally:
+        _, err = run.communicate(timeout=60)
+    assert run.returncode == 143, err
+    db = sqlite3.connect(tmp_path / "state" / DB_NAME)
+    assert db.execute("SELECT status FROM runs").fetchall() == [("running",)]
+    (flags / "go").touch()
+    resumed = subprocess.run(
+        [*command, "resume", "-q", *state], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert json.loads(resumed.stdout) == {"held": "released\n"}

@@ -1,5 +1,6 @@
 """`mastermind run` and `mastermind resume`: run workflows in this process, recorded in the
-state directory (SQLite), with live progress and JSON outputs."""
+state directory (SQLite), with live progress and JSON outputs. Ctrl-C cancels the run (exit
+130); SIGTERM stops it without writing, so `mastermind resume` continues it (exit 143)."""
 
 from __future__ import annotations
 
@@ -122,10 +123,15 @@ def _keep_leases(coordinator: Coordinator, store: Store) -> asyncio.Task[None] |
     )
 
 
+TERMINATED = "terminated (SIGTERM); it stays resumable"
+
+
 def _report(results: list[RunResult]) -> int:
     for result in results:
-        if result.status == RunStatus.RUNNING:  # stopped here unfinished (lease lost)
+        if result.status == RunStatus.RUNNING:  # stopped here unfinished (SIGTERM, lease lost)
             print(f"mastermind: run {result.run_id} stopped here: {result.error}", file=sys.stderr)
+    if any(r.status == RunStatus.RUNNING and r.error == TERMINATED for r in results):
+        return 143  # 128 + SIGTERM, as a process killed by it
     if len(results) == 1:
         result = results[0]
         if result.outputs is not None or result.ok:
@@ -176,8 +182,13 @@ async def _drive(
             elif main is not None:
                 main.cancel()
 
+        def terminate() -> None:  # a shutdown, not a cancel: stop without writing
+            print("\nterminated: stopping; `mastermind resume` continues", file=sys.stderr)
+            for run_id in run_ids:
+                coordinator.abandon(run_id, TERMINATED)
+
         loop.add_signal_handler(signal.SIGINT, interrupt)
-        loop.add_signal_handler(signal.SIGTERM, interrupt)
+        loop.add_signal_handler(signal.SIGTERM, terminate)
         try:
             return [await coordinator.wait(run_id) for run_id in run_ids]
         finally:
