@@ -260,7 +260,7 @@ def test_every_page_passes_the_axe_accessibility_checks(
         expect(page.locator(f'tr[data-run="{run_id}"]')).to_be_visible()
         pages = ["/ui/runs", "/ui/workflows", "/ui/workflows/approval", "/ui/health"]
         runs = page.eval_on_selector_all("tr[data-run]", "rows => rows.map(r => r.dataset.run)")
-        pages += [f"/ui/runs/{r}" for r in runs]
+        pages += [f"/ui/runs/{r}" for r in runs[:4]]  # newest: waiting, fan-out, form, re-run
         for path in pages:
             page.goto(f"{served.url}{path}")
             if path.endswith(run_id):
