@@ -17,7 +17,6 @@ from mastermind.service import api, validation
 from mastermind.service.api import make_app
 from mastermind.service.config import Config
 from mastermind.service.daemon import Daemon
-from mastermind.store import sqlite
 from tests.servers import serve
 
 
@@ -61,7 +60,7 @@ async def test_validate_and_run_folding_run_in_threads(
     folds: list[int] = []
     renders: list[int] = []
     spy(monkeypatch, validation, "check", loads)
-    spy(monkeypatch, sqlite, "fold_steps", folds)
+    spy(monkeypatch, api, "render_run", folds)
     spy(monkeypatch, api, "run_body", renders)
     headers = {"Authorization": "Bearer t"}
     async with daemon.coordinator:

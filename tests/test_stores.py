@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mastermind.errors import OutputRejected
-from mastermind.store.base import RunRecord, Store
+from mastermind.store.base import RunRecord, Store, fold_texts
 from mastermind.store.events import Event
 from mastermind.store.memory import MemoryStore
 from mastermind.store.postgres import PostgresStore
@@ -71,6 +71,7 @@ async def test_runs_and_events_round_trip(make_store: Callable[[], Store]) -> No
         assert (step.status, step.attempt, step.outputs) == ("succeeded", 2, {"v": [1, 2]})
         assert [a["status"] for a in step.attempts] == ["failed", "succeeded"]
         assert step.attempts[0]["error"] == "boom"
+        assert fold_texts(await store.event_log("r1")) == steps  # GET /runs/{id} folds this
         events = await store.events("r1", after=2, limit=3)
         assert [e.seq for e in events] == [3, 4, 5]
         assert events[1].error == "boom" and events[1].delay == 1.0

@@ -6,6 +6,7 @@ SQLite and PostgreSQL stores cannot disagree about what an event means.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +95,11 @@ def apply_event(
         record.error = event.error
 
 
+def fold_texts(texts: list[str]) -> list[StepRecord]:
+    """Step records from an event log as `event_log` returns it (CPU work: not on the loop)."""
+    return fold_steps([Event.from_dict(json.loads(text)) for text in texts])
+
+
 def fold_steps(events: list[Event]) -> list[StepRecord]:
     """Step records from a run's event log, in the order steps first appeared."""
     if not events:
@@ -152,6 +158,12 @@ class Store(ABC):
     @abstractmethod
     async def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
         """The run's events with seq > after, in order."""
+
+    async def event_log(self, run_id: str) -> list[str]:
+        """The run's whole event log as JSON texts, in order, undecoded: a caller with a large
+        run decodes and folds it where it can afford to (`fold_texts`, in a thread)."""
+        events = await self.events(run_id, limit=10_000_000)
+        return [json.dumps(event.to_dict(), default=str) for event in events]
 
     async def claim_run(self, run_id: str) -> bool:
         """Become the one process running this run (scale-out stores use leases)."""

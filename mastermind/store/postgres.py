@@ -449,6 +449,9 @@ class PostgresStore(Store):
             return _decode(rows)
         return await asyncio.to_thread(_decode, rows)
 
+    async def event_log(self, run_id: str) -> list[str]:
+        return [row[0] for row in await self._event_rows(run_id, 0, 10_000_000)]
+
     async def _event_rows(self, run_id: str, after: int, limit: int) -> list[Any]:
         async with self.pool.acquire() as conn:
             rows: list[Any] = await conn.fetch(

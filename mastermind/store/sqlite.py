@@ -379,6 +379,16 @@ class SqliteStore(Store):
             lambda c: fold_steps(_read_events(c, run_id, 0, 10_000_000))
         )
 
+    async def event_log(self, run_id: str) -> list[str]:
+        return await self._read(  # type: ignore[no-any-return]
+            lambda c: [
+                row[0]
+                for row in c.execute(
+                    "SELECT data FROM events WHERE run_id=? ORDER BY seq", (run_id,)
+                )
+            ]
+        )
+
     async def events(self, run_id: str, after: int = 0, limit: int = 10_000) -> list[Event]:
         """Read and decoded in the reader thread, off the event loop."""
         return await self._read(  # type: ignore[no-any-return]
