@@ -96,7 +96,7 @@ def run_peer(name: str, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def _rates(times: dict[str, Any], sizes: dict[str, int]) -> dict[str, float | None]:
+def _rates(times: dict[str, Any], sizes: dict[str, Any]) -> dict[str, float | None]:
     """W1 tasks/s, W2 ms/task, W3 and W4 wall seconds (None: not run)."""
     out: dict[str, float | None] = {}
     w1, w2, w3, w4 = (times.get(k) for k in ("w1", "w2", "w3", "w4"))
@@ -143,8 +143,12 @@ def peers(quick: bool) -> list[Figure]:
         for key, (unit, higher) in units.items():
             value = rates.get(key)
             if value is None:
-                why = result.get("skipped", {}).get(key, "not comparable at this size")
-                figures.append(Figure(f"peers {key.upper()}: {name}", 0, unit, note=why))
+                why = result.get("skipped", {}).get(key, "")
+                scaled = rates.get(f"{key}_scaled")
+                if scaled is not None:
+                    items = result.get("sizes", {}).get(key)
+                    why = f"{scaled:.2f} s for {items} items: not comparable at full size"
+                figures.append(Figure(f"peers {key.upper()}: {name} (not run)", 0, "", note=why))
                 continue
             figures.append(
                 Figure(
@@ -185,7 +189,13 @@ def peers_table(ours: dict[str, float | None], results: dict[str, dict[str, Any]
                 better = max if key == "w1" else min
                 best[key] = better(best.get(key, value), value)
         skipped = "; ".join(f"{k}: {v}" for k, v in result.get("skipped", {}).items())
-        note = "; ".join(filter(None, [result.get("note", ""), skipped]))
+        sizes = result.get("sizes", {})
+        scaled = "; ".join(
+            f"{key[:2].upper()} {rates[key]:.2f} s for {sizes[key[:2]]} items"
+            for key in ("w3_scaled", "w4_scaled")
+            if rates.get(key) is not None
+        )
+        note = "; ".join(filter(None, [result.get("note", ""), skipped, scaled]))
         lines.append(
             f"{name:<16}  {cell(rates['w1'], ',.0f'):>10}   {cell(rates['w2'], '.3f'):>10}"
             f"   {cell(rates['w3'], '.2f'):>9}   {cell(rates['w4'], '.2f'):>9}   {note}"
