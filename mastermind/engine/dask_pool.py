@@ -119,7 +119,6 @@ class DaskPool:
         self._connecting: dict[str, asyncio.Lock] = {}
         self._closed = False
         self.calls = 0
-        self.futures: dict[str, Future[Any]] = {}  # key -> future in flight (for the inspector)
 
     def address(self, scheduler: str | None) -> str:
         """The scheduler to use: the step's, else the configured default, else Dask's own
@@ -185,18 +184,17 @@ class DaskPool:
             _call, reference, list(args), dict(kwargs or {}), key, key=key, pure=False, retries=0
         )
         self.calls += 1
-        self.futures[key] = future
         try:
             reply = await future
         except FutureCancelledError as exc:  # cancelled by Dask, not by us: lost, not cancelled
             raise WorkerLost(f"Dask dropped the task ({exc.reason})") from None
         except KilledWorker as exc:
             raise WorkerLost(f"the Dask worker running this step died ({exc})") from None
+        except OSError as exc:  # CommClosedError and kin: the connection to the cluster broke
+            raise WorkerLost(f"lost the connection to the Dask cluster: {exc}") from None
         except asyncio.CancelledError:
             await self._stop(client, future, key)
             raise
-        finally:
-            self.futures.pop(key, None)
         kind = reply[0]
         if kind == "ok":
             return reply[1]
@@ -221,10 +219,6 @@ class DaskPool:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(self.cleanup_timeout):
                     await client.close()
-
-    @property
-    def connected(self) -> list[str]:
-        return list(self._clients)
 
 
 def _import_distributed() -> tuple[Any, Any]:
