@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from mastermind.engine.agent import AgentRegistry, StepServices
 from mastermind.engine.clock import Clock, SystemClock
-from mastermind.engine.dask_pool import DaskPool
 from mastermind.engine.inflight import InFlight
 from mastermind.engine.limits import Limits
 from mastermind.engine.ownership import held_elsewhere
@@ -38,6 +37,7 @@ from mastermind.store.events import Event, RunStatus, StepStatus
 from mastermind.store.memory import MemoryStore
 
 if TYPE_CHECKING:  # imported when a CPU step first needs it: multiprocessing costs cold start
+    from mastermind.engine.dask_pool import DaskPool
     from mastermind.engine.process_pool import ProcessPool
 
 Listener = Callable[[Event], None]
@@ -76,8 +76,7 @@ class Coordinator:
         self._process_pool: ProcessPool | None = None
         # step tasks in flight across the active runs, for the inspector
         self.inflight = InFlight(lambda: self._active.values(), self.clock.monotonic)
-        # CPU steps with `executor: dask`; distributed is imported only when one runs
-        self.dask_pool = DaskPool()
+        self._dask_pool: DaskPool | None = None  # cpu steps with `executor: dask`
         self._ended: dict[str, RunResult | BaseException] = {}
         # short blocking chores (loading a definition) never wait behind agents' threads
         self._housekeeping = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mm-coordinator")
@@ -123,7 +122,8 @@ class Coordinator:
         await self.registry.aclose()
         if self._process_pool is not None:
             await self._process_pool.aclose()
-        await self.dask_pool.aclose()
+        if self._dask_pool is not None:
+            await self._dask_pool.aclose()
         await self.store.close()
         self._housekeeping.shutdown(wait=False)
 
@@ -352,6 +352,16 @@ class Coordinator:
         return self._process_pool
 
     @property
+    def dask_pool(self) -> DaskPool:
+        """The shared Dask clients for cpu steps with `executor: dask`, made on first use
+        (distributed itself is imported only when a step connects)."""
+        if self._dask_pool is None:
+            from mastermind.engine.dask_pool import DaskPool
+
+            self._dask_pool = DaskPool()
+        return self._dask_pool
+
+    @property
     def started_process_pool(self) -> ProcessPool | None:
         """The process pool if a CPU step has needed it (for metrics)."""
         return self._process_pool
@@ -365,7 +375,7 @@ class Coordinator:
                 process_pool=_PoolOnDemand(self),
                 signals=execution.signals,
                 subruns=CoordinatorSubRuns(self, execution),
-                cluster=self.dask_pool,
+                cluster=_ClusterOnDemand(self),
             )
             self._services[execution.run_id] = found
         return found
@@ -387,6 +397,27 @@ class _PoolOnDemand:
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         return await self._coordinator.process_pool.run(reference, args, kwargs)
+
+
+class _ClusterOnDemand:
+    """The coordinator's Dask pool, created when a step first asks for it."""
+
+    __slots__ = ("_coordinator",)
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        self._coordinator = coordinator
+
+    async def run(
+        self,
+        reference: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        key: str,
+        scheduler: str | None = None,
+    ) -> Any:
+        pool = self._coordinator.dask_pool
+        return await pool.run(reference, args, kwargs, key=key, scheduler=scheduler)
 
 
 def new_run_id() -> str:
