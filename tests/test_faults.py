@@ -187,3 +187,17 @@ async def test_sqlite_commit_failure_fails_the_run(
     assert result.status == RunStatus.FAILED
     assert "disk is full" in (result.error or "")
     assert stored is not None and stored.status == "failed"
+
+
+async def test_a_nan_output_fails_the_step_on_a_durable_store(
+    registry: AgentRegistry, load: Load, tmp_path: Path
+) -> None:
+    """SQLite (orjson) would write NaN as null: the step fails, saying why, instead."""
+    definition = load("name: nan\nsteps:\n  a: {agent: probe, with: {value: [1, .nan]}}\n")
+    async with Coordinator(registry, SqliteStore(tmp_path)) as coordinator:
+        events: list[Event] = []
+        coordinator.subscribe(events.append)
+        result = await coordinator.run(definition)
+    assert result.status == RunStatus.FAILED
+    (failed,) = [e for e in events if e.step_id == "a" and e.status == "failed"]
+    assert failed.error == "outputs[1]: nan is not a finite number"

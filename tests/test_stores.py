@@ -116,6 +116,29 @@ async def test_sqlite_refuses_outputs_it_cannot_keep(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_durable_stores_refuse_numbers_they_would_write_as_null(
+    make_store: Callable[[], Store],
+) -> None:
+    """orjson writes NaN and infinity as null: the durable stores refuse such outputs (the
+    step fails, saying why) instead of keeping a null nobody wrote. (The memory store keeps
+    Python values; it encodes nothing.)"""
+    store = make_store()
+    if isinstance(store, MemoryStore):
+        pytest.skip("the memory store encodes nothing")
+    await store.open()
+    try:
+        await store.create_run(record("r1"))
+        assert await store.claim_run("r1")
+        with pytest.raises(OutputRejected, match=r"outputs.v\[1\]: nan is not a finite number"):
+            await store.append(event("r1", 1, "succeeded", "a", outputs={"v": [1, float("nan")]}))
+        with pytest.raises(OutputRejected, match="inf is not a finite number"):
+            await store.append(event("r1", 1, "succeeded", outputs=float("inf")))
+        await store.append(event("r1", 1, "succeeded", "a", outputs={"v": [1, None]}))
+        assert (await store.steps("r1"))[0].outputs == {"v": [1, None]}
+    finally:
+        await store.close()
+
+
 async def test_sqlite_prunes_old_finished_runs(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path)
     await store.open()

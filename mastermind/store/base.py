@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from mastermind.errors import OutputRejected
+from mastermind.language.expressions import data_problem
 from mastermind.store.events import RUN_FINAL, STEP_FINAL, Event, RunStatus, StepStatus
 
 
@@ -93,6 +95,20 @@ def apply_event(
         record.finished_at = event.at
         record.outputs = event.outputs
         record.error = event.error
+
+
+def refuse_lost_numbers(event: Event, encoded: str | bytes) -> None:
+    """orjson writes NaN and infinity as null: refuse outputs holding them (OutputRejected, so
+    the step fails saying why) rather than store a null nobody wrote. Only encodings that hold
+    a null are walked, so the common case costs one substring search."""
+    if event.outputs is None:
+        return
+    holds_null = b"null" in encoded if isinstance(encoded, bytes) else "null" in encoded
+    if not holds_null:
+        return
+    problem = data_problem(event.outputs, "outputs")
+    if problem is not None:
+        raise OutputRejected(problem)
 
 
 def fold_texts(texts: list[str]) -> list[StepRecord]:

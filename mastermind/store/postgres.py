@@ -25,7 +25,13 @@ import asyncpg
 import orjson
 
 from mastermind.errors import MastermindError, OutputRejected, StaleLease
-from mastermind.store.base import RunRecord, StepRecord, Store, fold_steps
+from mastermind.store.base import (
+    RunRecord,
+    StepRecord,
+    Store,
+    fold_steps,
+    refuse_lost_numbers,
+)
 from mastermind.store.events import RUN_FINAL, Event, RunStatus
 
 CHANNEL = "mastermind_work"
@@ -320,6 +326,7 @@ class PostgresStore(Store):
             encoded = _encode(event)
         except (TypeError, ValueError, orjson.JSONEncodeError) as exc:
             raise OutputRejected(f"outputs are not JSON data: {exc}") from None
+        refuse_lost_numbers(event, encoded)
         if event.outputs is not None and len(encoded) > self.max_output_bytes:
             size = len(_encode(event.outputs))
             if size > self.max_output_bytes:

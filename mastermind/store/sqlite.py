@@ -28,7 +28,13 @@ from typing import Any, Literal
 import orjson
 
 from mastermind.errors import MastermindError, OutputRejected
-from mastermind.store.base import RunRecord, StepRecord, Store, fold_steps
+from mastermind.store.base import (
+    RunRecord,
+    StepRecord,
+    Store,
+    fold_steps,
+    refuse_lost_numbers,
+)
 from mastermind.store.events import RUN_FINAL, Event, RunStatus
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
@@ -229,6 +235,7 @@ class SqliteStore(Store):
             encoded = encode(event)  # orjson encodes the dataclass itself, outputs included
         except (TypeError, ValueError, orjson.JSONEncodeError) as exc:
             raise OutputRejected(f"outputs are not JSON data: {exc}") from None
+        refuse_lost_numbers(event, encoded)
         if event.outputs is not None and len(encoded) > self.max_output_bytes:
             size = len(encode(event.outputs))  # the rare, exact check
             if size > self.max_output_bytes:
