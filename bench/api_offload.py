@@ -53,7 +53,7 @@ async def _worst_lag(request: Callable[[], Awaitable[None]]) -> float:
     return worst
 
 
-async def _measure(root: str, items: int, runs: int) -> dict[str, list[float]]:
+async def _measure(root: str, items: int, runs: int, size: int) -> dict[str, list[float]]:
     from aiohttp import web
 
     found: dict[str, list[float]] = {"get": [], "get_on_loop": [], "val": [], "val_on_loop": []}
@@ -63,7 +63,7 @@ async def _measure(root: str, items: int, runs: int) -> dict[str, list[float]]:
     )
     daemon = Daemon(config)
     daemon.tokens = ["t"]
-    big = _largest_chain(1024 * 1024)
+    big = _largest_chain(size)
     async with daemon.coordinator:
         await daemon.load_workflows()
         run_id = await daemon.coordinator.submit(
@@ -112,12 +112,13 @@ async def _measure(root: str, items: int, runs: int) -> dict[str, list[float]]:
 def api_offload(quick: bool) -> list[Figure]:
     """Loop lag during GET /runs/{id} (20,000 items) and POST /workflows/validate (1 MiB)."""
     items = 2_000 if quick else 20_000
+    size = 256 * 1024 if quick else 1024 * 1024
     with tempfile.TemporaryDirectory() as root:
         folder = Path(root, "workflows")
         folder.mkdir()
         (folder / "fan.yaml").write_text(FAN)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            found = runner.run(_measure(root, items, 1 if quick else 5))
+            found = runner.run(_measure(root, items, 1 if quick else 5, size))
     ms = {name: statistics.median(values) * 1000 for name, values in found.items()}
     return [
         Figure(
@@ -131,7 +132,7 @@ def api_offload(quick: bool) -> list[Figure]:
             note="decoded, folded and rendered in a thread, the collector paused meanwhile",
         ),
         Figure(
-            "loop lag during POST /workflows/validate of 1 MiB",
+            f"loop lag during POST /workflows/validate of {size // 1024} KiB",
             ms["val"],
             "ms",
             ms["val_on_loop"],
