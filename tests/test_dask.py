@@ -230,3 +230,23 @@ steps:
         await coordinator.run(definition)
     failed = [e for e in events if e.step_id == "fib" and e.status == "failed"]
     assert "needs a scheduler address" in (failed[0].error or "")
+
+
+async def test_dasks_own_scheduler_address_setting_is_the_last_fallback(
+    cluster: LocalCluster, registry: AgentRegistry, load: Load
+) -> None:
+    import dask
+
+    definition = load(
+        """
+name: fallback
+steps:
+  fib: {agent: cpu, with: {function: "agents.examples:fib", args: [10], executor: dask}}
+"""
+    )
+    with dask.config.set({"scheduler-address": cluster.address}):  # DASK_SCHEDULER_ADDRESS
+        async with Coordinator(registry) as coordinator:
+            result = await coordinator.run(definition)
+            calls = coordinator.dask_pool.calls
+    assert result.ok, result.error
+    assert calls == 1
