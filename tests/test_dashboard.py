@@ -4,6 +4,7 @@ and the live-change feed. The browser tests drive the whole of it."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -143,6 +144,39 @@ steps:
     assert later.status == "skipped" and later.instances[0].inputs is None
     rows, hidden = timeline_rows(view)
     assert [label for label, _ in rows][:2] == ["greet[0]", "greet[1]"] and hidden == 0
+
+
+async def test_a_cancelled_attempt_ends_with_its_step_not_running_forever(
+    registry: AgentRegistry, load: Load
+) -> None:
+    definition = load(
+        "name: stopped\nsteps:\n  hold:\n    agent: wait\n    with: {signal: never, timeout: 1h}\n"
+    )
+    async with Coordinator(registry) as coordinator:
+        running = asyncio.Event()
+
+        def watch(event: Event) -> None:
+            if event.step_id == "hold" and event.status == "running":
+                running.set()
+
+        unsubscribe = coordinator.subscribe(watch)
+        run_id = await coordinator.submit(definition, {})
+        await asyncio.wait_for(running.wait(), 30)
+        assert coordinator.cancel(run_id)
+        await asyncio.wait_for(coordinator.wait(run_id), 30)
+        unsubscribe()
+        run = await coordinator.store.get_run(run_id)
+        assert run is not None
+        records = await coordinator.store.steps(run_id)
+    view = run_view(definition, run, records, [])
+    (hold,) = view.steps
+    assert hold.status == "cancelled"
+    (attempt,) = hold.instances[0].attempts  # drawn and listed as cancelled, not running
+    assert attempt.status == "cancelled" and attempt.finished == records[0].finished_at
+    assert attempt.finished is not None and attempt.finished >= attempt.started
+    rows, _ = timeline_rows(view)
+    (bar,) = layout_timeline(rows, attempt.started, attempt.finished + 1).bars
+    assert bar.status == "cancelled" and "running" not in bar.title
 
 
 def test_the_socratic_reading_is_written_for_people() -> None:

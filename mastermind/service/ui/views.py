@@ -11,7 +11,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -187,7 +187,10 @@ class RunView:
 
 
 def attempts_of(record: StepRecord) -> list[Attempt]:
-    return [
+    """The instance's attempts. A cancelled instance's last attempt has no end of its own in
+    the store (only failures and successes close one): it ended when the instance did, not
+    'running' forever."""
+    attempts = [
         Attempt(
             int(a.get("attempt") or 0),
             float(a["started_at"]),
@@ -198,6 +201,15 @@ def attempts_of(record: StepRecord) -> list[Attempt]:
         for a in record.attempts
         if a.get("started_at") is not None
     ]
+    if attempts and attempts[-1].finished is None and record.status in STEP_FINAL:
+        last = attempts[-1]
+        attempts[-1] = replace(
+            last,
+            finished=max(record.finished_at or last.started, last.started),
+            status=str(record.status),
+            error=last.error or record.error,
+        )
+    return attempts
 
 
 class _Renderer:
