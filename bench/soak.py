@@ -47,6 +47,16 @@ def _start(*args: str) -> subprocess.Popen[bytes]:
     )
 
 
+def _startup(folder: str) -> float:
+    """How long this machine takes to start `mastermind run` and finish a trivial run now: kill
+    points are drawn after it, so a loaded machine does not kill every run before it starts."""
+    trivial = Path(folder, "trivial.yaml")
+    trivial.write_text("name: trivial\nsteps: {a: {agent: noop}}\n")
+    began = time.perf_counter()
+    _start("run", "-q", "--ephemeral", str(trivial)).wait(timeout=120)
+    return time.perf_counter() - began
+
+
 def soak(quick: bool) -> list[Figure]:
     target_kills = 20 if quick else 300
     rng = random.Random(1)
@@ -59,13 +69,14 @@ def soak(quick: bool) -> list[Figure]:
             Path(folder, "fx.db"),
         )
         flow.write_text(FLOW)
+        startup = _startup(folder)
         while kills < target_kills:
             process = _start(
                 "run", "-q", "--state-dir", str(state), str(flow), "-i", f"db={effects}"
             )
             while True:
                 try:
-                    process.wait(timeout=rng.uniform(0.05, 0.6))
+                    process.wait(timeout=startup + rng.uniform(0.05, 0.6))
                     break
                 except subprocess.TimeoutExpired:
                     process.send_signal(signal.SIGKILL)
