@@ -196,6 +196,47 @@ def test_workflows_health_and_a_run_from_the_form(
     expect(page.locator('[data-metric="runs_active"]')).not_to_have_text("0")
 
 
+SHOW = """hidden => {
+  Object.defineProperty(document, "visibilityState", {value: hidden ? "hidden" : "visible",
+                                                      configurable: true});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_many_tabs_load_because_hidden_tabs_give_their_stream_back(
+    served: RunningDaemon, context: BrowserContext
+) -> None:
+    """Chromium opens at most 6 connections to one host and a live page's stream holds one:
+    six open tabs left a seventh loading forever. Tabs in the background give theirs back.
+    (Headless Chromium never hides a tab, so the test hides them with the browser's own
+    visibilitychange event; the connection limit is the real one.)"""
+    from playwright.sync_api import expect
+
+    first = context.new_page()
+    sign_in(first, served.url, TOKEN)
+    tabs = [first]
+    for _ in range(5):
+        tab = context.new_page()
+        tab.goto(f"{served.url}/ui/runs")
+        tabs.append(tab)
+    for tab in tabs:
+        tab.evaluate(SHOW, True)
+    more = []
+    for _ in range(3):  # with every connection held, these would wait for WAIT and fail
+        tab = context.new_page()
+        tab.goto(f"{served.url}/ui/runs")
+        more.append(tab)
+    run_id = submit(served, "many tabs")
+    row = f'tr[data-run="{run_id}"]'
+    for tab in more:
+        expect(tab.locator(row)).to_have_attribute("data-status", "running")
+    first.evaluate("window.loadedOnce = true")
+    first.evaluate(SHOW, False)  # shown again: it reconnects and catches up, without a reload
+    expect(first.locator(row)).to_have_attribute("data-status", "running")
+    assert first.evaluate("window.loadedOnce") is True
+    assert served.call("POST", f"/api/v1/runs/{run_id}/cancel")[0] == 202
+
+
 def test_after_a_crash_a_person_decides_an_unknown_step(browser: Browser, tmp_path: Path) -> None:
     """kill -9 while an at_most_once step runs; after the restart the page offers retry or
     skip, and the session cookie still works (it is signed, not stored)."""

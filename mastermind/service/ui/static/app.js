@@ -83,16 +83,32 @@
         });
     }
 
+    // A browser opens at most 6 connections to one host over HTTP/1.1, and a stream holds one
+    // for good: a hidden tab gives its stream back (so a seventh tab still loads) and opens it
+    // again when shown, catching up on what changed meanwhile.
     var stream = region.getAttribute("data-stream");
     if (stream && window.EventSource) {
-      var source = new EventSource(stream);
-      source.addEventListener("open", refresh); // catch up on what changed while connecting
-      source.addEventListener("change", refresh);
-      source.addEventListener("end", function () {
-        source.close();
-        refresh();
-        document.querySelectorAll(".live-note").forEach(function (note) { note.hidden = true; });
+      var source = null;
+      var ended = false;
+      var connect = function () {
+        if (source || ended) return;
+        source = new EventSource(stream);
+        source.addEventListener("open", refresh); // catch up on what changed while away
+        source.addEventListener("change", refresh);
+        source.addEventListener("end", function () {
+          ended = true;
+          disconnect();
+          refresh();
+          document.querySelectorAll(".live-note").forEach(function (note) { note.hidden = true; });
+        });
+      };
+      var disconnect = function () {
+        if (source) { source.close(); source = null; }
+      };
+      document.addEventListener("visibilitychange", function () {
+        if (document.visibilityState === "hidden") disconnect(); else connect();
       });
+      if (document.visibilityState !== "hidden") connect();
     }
     var every = parseFloat(region.getAttribute("data-every") || "0");
     if (every > 0) window.setInterval(refresh, every * 1000);
