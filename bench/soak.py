@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 from bench.core import Figure
+from tests.crashes import kill_after_progress
 
 FLOW = """
 name: soak
@@ -34,6 +34,7 @@ steps:
     with: {function: "tests.effects:record", args: ["${{ inputs.db }}", 0.01], context: true}
 """
 INSTANCES = 12
+EVENTS_PER_RUN = 34  # about what one run commits: kills land anywhere in a run
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -45,16 +46,6 @@ def _start(*args: str) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-
-
-def _startup(folder: str) -> float:
-    """How long this machine takes to start `mastermind run` and finish a trivial run now: kill
-    points are drawn after it, so a loaded machine does not kill every run before it starts."""
-    trivial = Path(folder, "trivial.yaml")
-    trivial.write_text("name: trivial\nsteps: {a: {agent: noop}}\n")
-    began = time.perf_counter()
-    _start("run", "-q", "--ephemeral", str(trivial)).wait(timeout=120)
-    return time.perf_counter() - began
 
 
 def soak(quick: bool) -> list[Figure]:
@@ -69,25 +60,22 @@ def soak(quick: bool) -> list[Figure]:
             Path(folder, "fx.db"),
         )
         flow.write_text(FLOW)
-        startup = _startup(folder)
+        db = state / "mastermind.db"
         while kills < target_kills:
-            process = _start(
-                "run", "-q", "--state-dir", str(state), str(flow), "-i", f"db={effects}"
-            )
-            while True:
-                try:
-                    process.wait(timeout=startup + rng.uniform(0.05, 0.6))
-                    break
-                except subprocess.TimeoutExpired:
-                    process.send_signal(signal.SIGKILL)
-                    process.wait()
-                    kills += 1
-                    process = _start("resume", "-q", "--state-dir", str(state))
+            args = ("run", "-q", "--state-dir", str(state), str(flow), "-i", f"db={effects}")
+            process = _start(*args)
+            # kill after a random number of newly committed events, not after a wall-clock
+            # delay: under load a delay may pass before the process has done anything
+            while kill_after_progress(process, db, rng.randint(0, EVENTS_PER_RUN)):
+                kills += 1
+                process = _start("resume", "-q", "--state-dir", str(state))
         _start("resume", "-q", "--state-dir", str(state)).wait(timeout=120)
-        db = sqlite3.connect(state / "mastermind.db")
-        statuses = dict(db.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
+        conn = sqlite3.connect(db)
+        statuses = dict(
+            conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall()
+        )
         runs = sum(statuses.values())
-        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         keys = sqlite3.connect(effects).execute("SELECT count(*) FROM effects").fetchone()[0]
         executions = (
             sqlite3.connect(effects).execute("SELECT count(*) FROM executions").fetchone()[0]

@@ -61,7 +61,7 @@ class RunningDaemon:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_for(self, state: str, timeout: float = 20) -> str:
+    def wait_for(self, state: str, timeout: float = 60) -> str:
         """Block until systemd would have received `state` (e.g. READY=1)."""
         deadline = time.monotonic() + timeout
         for message in self.messages:

@@ -99,7 +99,7 @@ steps:
         before = coordinator.process_pool.pids()
         result = await coordinator.run(definition)
         pool = coordinator.process_pool
-        for _ in range(200):  # the replacement starts in the background
+        for _ in range(3000):  # the replacement starts in the background
             if pool.alive == 1 and pool.pids() != before:
                 break
             await asyncio.sleep(0.01)

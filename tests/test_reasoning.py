@@ -212,9 +212,9 @@ def test_parsing_normalises_english() -> None:
 
 def test_twenty_variable_entailment_is_fast() -> None:
     premises = [f"x{i} -> x{i + 1}" for i in range(19)] + ["x0"]
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: other processes' load does not count
     result = evaluate({"premises": premises, "conclusion": "x19"})
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     assert result["valid"] is True
     assert elapsed < 5  # the benchmark measures it properly; this only guards against blow-ups
 
