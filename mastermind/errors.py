@@ -90,6 +90,11 @@ class RunNotFound(MastermindError):
     """No run with that id is active in this process (or none is stored at all)."""
 
 
+class RunExists(MastermindError):
+    """A run with this id is already stored: a replayed webhook delivery, a cron fire another
+    daemon started. The store's uniqueness of run ids is what deduplicates them."""
+
+
 class StaleLease(MastermindError):
     """This daemon no longer owns the run: its lease expired and another daemon claimed it."""
 

@@ -125,9 +125,11 @@ def daemon(
     state: Path | None = None,
     store: str = "",
     api: str = "",
+    name: str = "mastermind",
 ) -> Iterator[RunningDaemon]:
-    """`extra`: more config lines; `store`, `api`: more keys of those sections."""
-    config = tmp_path / "mastermind.yaml"
+    """`extra`: more config lines; `store`, `api`: more keys of those sections; `name` names
+    the config file (several daemons in one test)."""
+    config = tmp_path / f"{name}.yaml"
     state = state or tmp_path / "state"
     config.write_text(
         f"workflows: {workflows}\n"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -246,25 +247,92 @@ def test_client_commands(tmp_path: Path, folder: Path) -> None:
         assert unauthorized.returncode == 1 and "401" in unauthorized.stderr
 
 
-def test_webhook_starts_a_signed_run(tmp_path: Path, folder: Path) -> None:
+HOOKED = (
+    "name: hooked\ninputs: {who: {type: string, default: x}}\n"
+    "steps: {a: {agent: noop, with: {value: '${{ inputs.who }}'}}}\n"
+    "outputs: {who: '${{ steps.a.outputs }}'}\n"
+    "triggers: [{webhook: {secret: hook_key}}]\n"
+)
+HOOK_SECRET = "secrets: {hook_key: s3cret}\n"
+
+
+def delivery(
+    body: bytes, *, key: str = "s3cret", at: float | None = None, delivery_id: str | None = None
+) -> dict[str, str]:
+    """The headers a sender puts on one delivery."""
     from mastermind.service.triggers import sign
 
-    (folder / "hooked.yaml").write_text(
-        "name: hooked\ninputs: {who: {type: string, default: x}}\n"
-        "steps: {a: {agent: noop, with: {value: '${{ inputs.who }}'}}}\n"
-        "outputs: {who: '${{ steps.a.outputs }}'}\n"
-        "triggers: [{webhook: {secret: hook_key}}]\n"
-    )
-    with daemon(tmp_path, folder, extra="secrets: {hook_key: s3cret}\n") as d:
-        body = json.dumps({"inputs": {"who": "github"}}).encode()
-        good = {"X-Mastermind-Signature": sign("s3cret", body)}
-        status, answer = d.call("POST", "/api/v1/hooks/hooked", raw=body, token=None, headers=good)
+    stamp = int(time.time() if at is None else at)
+    delivery_id = delivery_id or uuid.uuid4().hex
+    return {
+        "X-Mastermind-Signature": sign(key, body, timestamp=stamp, delivery=delivery_id),
+        "X-Mastermind-Timestamp": str(stamp),
+        "X-Mastermind-Delivery": delivery_id,
+    }
+
+
+def hook(d: RunningDaemon, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+    return d.call("POST", "/api/v1/hooks/hooked", raw=body, token=None, headers=headers)
+
+
+def test_webhook_starts_a_signed_run_once(tmp_path: Path, folder: Path) -> None:
+    (folder / "hooked.yaml").write_text(HOOKED)
+    state = tmp_path / "state"
+    body = json.dumps({"inputs": {"who": "github"}}).encode()
+    good = delivery(body)
+    with daemon(tmp_path, folder, extra=HOOK_SECRET, state=state) as d:
+        status, answer = hook(d, body, good)
         assert status == 201, answer
-        assert wait_finished(d, answer["run_id"])["run"]["outputs"] == {"who": "github"}
-        bad = {"X-Mastermind-Signature": sign("wrong", body)}
-        assert d.call("POST", "/api/v1/hooks/hooked", raw=body, token=None, headers=bad)[0] == 401
-        assert d.call("POST", "/api/v1/hooks/hooked", raw=body, token=None)[0] == 401
+        run_id = answer["run_id"]
+        assert wait_finished(d, run_id)["run"]["outputs"] == {"who": "github"}
+        for _ in range(5):  # the same signed delivery, replayed: no new run
+            assert hook(d, body, good) == (200, {"run_id": run_id, "status": "duplicate"})
+        assert hook(d, body, delivery(body, key="wrong"))[0] == 401
+        assert hook(d, body, {})[0] == 401
+        for missing in ("X-Mastermind-Timestamp", "X-Mastermind-Delivery"):
+            headers = {k: v for k, v in delivery(body).items() if k != missing}
+            status, answer = hook(d, body, headers)
+            assert status == 401 and "missing" in answer["error"], answer
+        stale = hook(d, body, delivery(body, at=time.time() - 301))
+        assert stale[0] == 401 and "stale" in stale[1]["error"], stale
+        future = hook(d, body, delivery(body, at=time.time() + 301))
+        assert future[0] == 401 and "future" in future[1]["error"], future
+        # a delivery id or timestamp changed under a captured signature does not verify
+        forged = {**good, "X-Mastermind-Delivery": uuid.uuid4().hex}
+        assert hook(d, body, forged)[0] == 401
+        forged = {**good, "X-Mastermind-Timestamp": str(int(good["X-Mastermind-Timestamp"]) + 1)}
+        assert hook(d, body, forged)[0] == 401
         assert d.call("POST", "/api/v1/hooks/hello", raw=body, token=None, headers=good)[0] == 404
+        runs = d.call("GET", "/api/v1/runs?workflow=hooked")[1]["runs"]
+        assert [r["run_id"] for r in runs] == [run_id]
+    with daemon(tmp_path, folder, extra=HOOK_SECRET, state=state) as d:  # after a restart
+        assert hook(d, body, good) == (200, {"run_id": run_id, "status": "duplicate"})
+        assert len(d.call("GET", "/api/v1/runs?workflow=hooked")[1]["runs"]) == 1
+
+
+def test_a_webhook_replayed_to_another_daemon_on_postgres_starts_nothing(
+    tmp_path: Path, folder: Path
+) -> None:
+    from tests.pg import PG_DSN, drop_schema, new_schema
+
+    (folder / "hooked.yaml").write_text(HOOKED)
+    schema = new_schema()
+    store = f"dsn: '{PG_DSN}', schema: {schema}"
+    body = json.dumps({"inputs": {"who": "pg"}}).encode()
+    good = delivery(body)
+    try:
+        with (
+            daemon(tmp_path, folder, extra=HOOK_SECRET, store=store, name="one") as one,
+            daemon(tmp_path, folder, extra=HOOK_SECRET, store=store, name="two") as two,
+        ):
+            status, answer = hook(one, body, good)
+            assert status == 201, answer
+            duplicate = {"run_id": answer["run_id"], "status": "duplicate"}
+            assert hook(two, body, good) == (200, duplicate)
+            assert wait_finished(two, answer["run_id"])["run"]["outputs"] == {"who": "pg"}
+            assert len(two.call("GET", "/api/v1/runs?workflow=hooked")[1]["runs"]) == 1
+    finally:
+        drop_schema(schema)
 
 
 def test_an_edited_workflow_file_is_reloaded_without_a_signal(tmp_path: Path, folder: Path) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from mastermind.errors import OutputRejected
+from mastermind.errors import OutputRejected, RunExists
 from mastermind.store.base import RunRecord, Store, fold_texts
 from mastermind.store.events import Event
 from mastermind.store.memory import MemoryStore
@@ -188,5 +189,27 @@ async def test_a_cancelled_waiter_does_not_cancel_its_batch(tmp_path: Path) -> N
         with pytest.raises(asyncio.CancelledError):
             await first
         assert [e.seq for e in await store.events("r1")] == [1, 2]
+    finally:
+        await store.close()
+
+
+async def test_a_taken_run_id_fails_only_its_own_create(make_store: Callable[[], Store]) -> None:
+    """Replayed webhooks and cron fires are deduplicated by run id: the duplicate create is
+    refused with RunExists, and events committed beside it (same batch) are unaffected."""
+    store = make_store()
+    await store.open()
+    try:
+        await store.create_run(record("r1"))
+        assert await store.claim_run("r1")
+        outcomes = await asyncio.gather(
+            store.append(event("r1", 1, "running")),
+            store.create_run(record("r1")),
+            store.create_run(record("r2")),
+            return_exceptions=True,
+        )
+        assert outcomes[0] is None and outcomes[2] is None
+        assert isinstance(outcomes[1], RunExists)
+        assert [e.seq for e in await store.events("r1")] == [1]
+        assert await store.get_run("r2") is not None
     finally:
         await store.close()

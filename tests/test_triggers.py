@@ -9,7 +9,15 @@ from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.clock import FakeClock
 from mastermind.engine.coordinator import Coordinator
 from mastermind.language.loader import load_text
-from mastermind.service.triggers import CronEntry, CronScheduler, sign, verify
+from mastermind.service.triggers import (
+    CronEntry,
+    CronScheduler,
+    Delivery,
+    check_delivery,
+    delivery_run_id,
+    sign,
+    verify,
+)
 from mastermind.store.base import RunRecord
 from mastermind.store.events import Event
 
@@ -105,10 +113,30 @@ async def test_the_same_fire_starts_one_run() -> None:
     assert fire_times(runs) == [at("2026-01-01T12:05:00")]
 
 
-def test_webhook_signatures() -> None:
+def test_webhook_signatures_cover_timestamp_and_delivery() -> None:
     body = b'{"inputs": {"who": "hook"}}'
-    signature = sign("k3y", body)
+    signature = sign("k3y", body, timestamp=1700000000, delivery="abc")
     assert signature.startswith("sha256=")
-    assert verify("k3y", body, signature)
-    assert not verify("other", body, signature)
-    assert not verify("k3y", body + b" ", signature)
+    assert verify("k3y", body, signature, timestamp=1700000000, delivery="abc")
+    assert not verify("other", body, signature, timestamp=1700000000, delivery="abc")
+    assert not verify("k3y", body + b" ", signature, timestamp=1700000000, delivery="abc")
+    assert not verify("k3y", body, signature, timestamp=1700000001, delivery="abc")
+    assert not verify("k3y", body, signature, timestamp=1700000000, delivery="abd")
+
+
+def test_delivery_headers_are_checked_for_shape_and_freshness() -> None:
+    now = 1_700_000_000.0
+
+    def headers(stamp: str, delivery: str) -> dict[str, str]:
+        return {"X-Mastermind-Timestamp": stamp, "X-Mastermind-Delivery": delivery}
+
+    assert check_delivery(headers("1700000000", "d-1"), now) == Delivery(1700000000, "d-1")
+    assert check_delivery(headers("1699999701", "d"), now) == Delivery(1699999701, "d")
+    assert "stale" in str(check_delivery(headers("1699999699", "d"), now))
+    assert "future" in str(check_delivery(headers("1700000301", "d"), now))
+    assert "missing" in str(check_delivery({}, now))
+    assert "missing" in str(check_delivery(headers("1700000000", ""), now))
+    assert "Unix seconds" in str(check_delivery(headers("17e8", "d"), now))
+    assert "letters" in str(check_delivery(headers("1700000000", "a.b"), now))
+    assert "letters" in str(check_delivery(headers("1700000000", "x" * 129), now))
+    assert delivery_run_id("w", "d") == delivery_run_id("w", "d") != delivery_run_id("v", "d")

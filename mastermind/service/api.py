@@ -19,8 +19,8 @@ import orjson
 from aiohttp import web
 
 from mastermind import __version__
-from mastermind.errors import InputError, InvalidInputData
-from mastermind.service.triggers import SIGNATURE_HEADER, verify
+from mastermind.errors import InputError, InvalidInputData, RunExists
+from mastermind.service.triggers import SIGNATURE_HEADER, check_delivery, delivery_run_id, verify
 from mastermind.service.ui import is_dashboard_path, mount
 from mastermind.service.validation import validate
 from mastermind.store.base import fold_texts
@@ -375,10 +375,19 @@ async def webhook(request: web.Request) -> web.Response:
         return problem(404, "no workflow with a webhook trigger by that name")
     body = await read_body(request)
     signature = request.headers.get(SIGNATURE_HEADER, "")
+    delivery = check_delivery(request.headers, daemon.coordinator.clock.time())
+    if isinstance(delivery, str):
+        return problem(401, delivery)
     for trigger in hooks:
         assert trigger.webhook is not None
         key = daemon.coordinator.secrets.get(trigger.webhook.secret)
-        if key and signature and verify(key, body, signature):
+        if (
+            key
+            and signature
+            and verify(
+                key, body, signature, timestamp=delivery.timestamp, delivery=delivery.delivery
+            )
+        ):
             break
     else:
         return problem(401, f"missing or wrong {SIGNATURE_HEADER}")
@@ -390,12 +399,15 @@ async def webhook(request: web.Request) -> web.Response:
         return problem(409, "the daemon is shutting down")
     if (full := at_capacity(daemon)) is not None:
         return full
+    run_id = delivery_run_id(definition.name, delivery.delivery)
     try:
-        run_id = await daemon.coordinator.submit(definition, inputs, trigger="webhook")
+        await daemon.coordinator.submit(definition, inputs, run_id=run_id, trigger="webhook")
     except InvalidInputData as exc:  # not data a store keeps (NaN, 1e400, 2**63)
         return problem(400, str(exc))
     except InputError as exc:
         return problem(422, str(exc))
+    except RunExists:  # a replay, or the sender's retry of a delivery we already took
+        return web.json_response({"run_id": run_id, "status": "duplicate"}, status=200)
     return web.json_response({"run_id": run_id, "status": "queued"}, status=201)
 
 

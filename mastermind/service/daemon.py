@@ -144,15 +144,9 @@ class Daemon:
         from mastermind.store.state_dir import default_state_dir
 
         folder = Path(self.config.store.state_dir or default_state_dir())
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "api-token"
-        if path.exists():
-            return path.read_text().strip()
-        token = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(token + "\n")
-        log.warning("no API token configured; generated one in %s", path)
+        token, created = generated_token(folder)
+        if created:
+            log.warning("no API token configured; generated one in %s", folder / "api-token")
         return token
 
     # ------------------------------------------------------------------------------ lifecycle
@@ -354,3 +348,21 @@ def serve(config_path: str | None) -> int:
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     return int(run_with_loop(Daemon(config, config_path).serve()))
+
+
+def generated_token(folder: Path) -> tuple[str, bool]:
+    """The API token kept in `folder/api-token` (0600 in a 0700 directory, whatever the umask),
+    made on first use; returns it and whether it was just made."""
+    from mastermind.store.state_dir import FILE_MODE, ensure_private_dir, make_private
+
+    ensure_private_dir(folder)
+    path = folder / "api-token"
+    if path.exists():
+        make_private(path)
+        return path.read_text().strip(), False
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token, True

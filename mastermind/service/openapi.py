@@ -166,18 +166,24 @@ def document() -> dict[str, Any]:
                     "security": open_security,
                     "parameters": [
                         _path_param("workflow"),
-                        {
-                            "name": "X-Mastermind-Signature",
-                            "in": "header",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        },
+                        *(
+                            {"name": name, "in": "header", "required": True, "schema": schema}
+                            for name, schema in (
+                                ("X-Mastermind-Signature", {"type": "string"}),
+                                ("X-Mastermind-Timestamp", {"type": "string"}),
+                                ("X-Mastermind-Delivery", {"type": "string"}),
+                            )
+                        ),
                     ],
                     "requestBody": {
                         "required": False,
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
-                    "responses": {"201": _json("accepted"), **errors},
+                    "responses": {
+                        "201": _json("accepted"),
+                        "200": _json("a delivery already taken: the run it started"),
+                        **errors,
+                    },
                 },
             },
             "/api/v1/debug/tasks": {

@@ -1,5 +1,10 @@
 """Triggers: cron schedules (croniter, UTC) and signed webhooks.
 
+Webhooks follow the GitHub/Stripe scheme against replay: the signature covers a timestamp and a
+delivery id as well as the body; a timestamp more than WEBHOOK_TOLERANCE from our clock is
+refused, and the delivery id names the run (`delivery_run_id`), so a delivery replayed inside
+the window finds its run already stored and starts nothing.
+
 Missed fires (the daemon was down, or busy past a fire time): at most one catch-up run, started
 at once, then the schedule continues; never a burst of one run per missed fire. A fire's run id
 is derived from the workflow, the trigger and the fire time, so two daemons sharing PostgreSQL
@@ -12,8 +17,9 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +34,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Mastermind-Signature"
+TIMESTAMP_HEADER = "X-Mastermind-Timestamp"  # Unix seconds, inside the signature
+DELIVERY_HEADER = "X-Mastermind-Delivery"  # unique per delivery (a UUID), inside the signature
+WEBHOOK_TOLERANCE = 300.0  # seconds a delivery's timestamp may be off from our clock
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +160,48 @@ class CronScheduler:
             log.info("cron %s at %.0f was started elsewhere (%s)", entry.key, fire_time, exc)
 
 
-def sign(key: str, body: bytes) -> str:
-    """The webhook signature a sender puts in X-Mastermind-Signature."""
-    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+def sign(key: str, body: bytes, *, timestamp: int, delivery: str) -> str:
+    """The signature a sender puts in X-Mastermind-Signature: HMAC-SHA256 under the trigger's
+    secret of `TIMESTAMP.DELIVERY.BODY`, so neither header can be changed without the key."""
+    message = f"{timestamp}.{delivery}.".encode() + body
+    return "sha256=" + hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
-def verify(key: str, body: bytes, signature: str) -> bool:
+def verify(key: str, body: bytes, signature: str, *, timestamp: int, delivery: str) -> bool:
     """Constant-time check of a webhook signature."""
-    return hmac.compare_digest(sign(key, body).encode(), signature.strip().encode())
+    expected = sign(key, body, timestamp=timestamp, delivery=delivery)
+    return hmac.compare_digest(expected.encode(), signature.strip().encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A webhook delivery's replay-protection headers, checked for shape and freshness."""
+
+    timestamp: int
+    delivery: str
+
+
+def check_delivery(headers: Mapping[str, str], now: float) -> Delivery | str:
+    """The delivery's timestamp and id, or why they are refused: missing, malformed, or a
+    timestamp more than WEBHOOK_TOLERANCE seconds from `now` (stale or from the future)."""
+    stamp = headers.get(TIMESTAMP_HEADER, "").strip()
+    delivery = headers.get(DELIVERY_HEADER, "").strip()
+    if not stamp or not delivery:
+        return f"missing {TIMESTAMP_HEADER} or {DELIVERY_HEADER}"
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
+        return f"{TIMESTAMP_HEADER} must be Unix seconds"
+    if not _DELIVERY_ID.fullmatch(delivery):
+        return f"{DELIVERY_HEADER} must be 1-128 letters, digits, '-' or '_'"
+    skew = int(stamp) - now
+    tolerance = f"(tolerance {WEBHOOK_TOLERANCE:.0f}s)"
+    if skew < -WEBHOOK_TOLERANCE:
+        return f"stale delivery: {TIMESTAMP_HEADER} is {-skew:.0f}s old {tolerance}"
+    if skew > WEBHOOK_TOLERANCE:
+        return f"{TIMESTAMP_HEADER} is {skew:.0f}s in the future {tolerance}"
+    return Delivery(int(stamp), delivery)
+
+
+def delivery_run_id(workflow: str, delivery: str) -> str:
+    """The run id of a webhook delivery: the same delivery id always names the same run, so the
+    store's uniqueness of run ids refuses a replay, across restarts and across daemons."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"mastermind:webhook:{workflow}:{delivery}").hex

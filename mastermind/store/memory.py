@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from mastermind.errors import RunExists
 from mastermind.store.base import RunRecord, StepRecord, Store, apply_event
 from mastermind.store.events import Event
 
@@ -18,7 +19,7 @@ class MemoryStore(Store):
 
     async def create_run(self, run: RunRecord, *, claim: bool = False) -> None:
         if run.run_id in self._runs:
-            raise ValueError(f"run {run.run_id} exists")
+            raise RunExists(f"run {run.run_id} already exists")
         self._runs[run.run_id] = replace(run)
         self._steps[run.run_id] = {}
         self._events[run.run_id] = []

@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from mastermind.errors import MastermindError, OutputRejected, StaleLease
+from mastermind.errors import MastermindError, OutputRejected, RunExists, StaleLease
 from mastermind.store.base import (
     RunRecord,
     StepRecord,
@@ -202,7 +202,7 @@ class PostgresStore(Store):
                 " created_at, parent, trigger, owner, epoch, lease_until)"
                 " VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8,$9,$10,$11,"
                 f" CASE WHEN $11::text IS NULL THEN 0 ELSE 1 END, coalesce({NOW} + $12, 0))"
-                " RETURNING epoch",
+                " ON CONFLICT (run_id) DO NOTHING RETURNING epoch",
                 run.run_id,
                 run.workflow,
                 run.digest,
@@ -216,6 +216,8 @@ class PostgresStore(Store):
                 owner,
                 lease,
             )
+            if epoch is None:  # the id is taken: a replayed delivery, a fire started elsewhere
+                raise RunExists(f"run {run.run_id} already exists")
             if claim:
                 self.epochs[run.run_id] = epoch
             else:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import orjson
 
-from mastermind.errors import MastermindError, OutputRejected
+from mastermind.errors import MastermindError, OutputRejected, RunExists
 from mastermind.store.base import (
     RunRecord,
     StepRecord,
@@ -36,6 +36,7 @@ from mastermind.store.base import (
     refuse_lost_numbers,
 )
 from mastermind.store.events import RUN_FINAL, Event, RunStatus
+from mastermind.store.state_dir import create_private, ensure_private_dir, make_private
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 DB_NAME = "mastermind.db"
@@ -170,7 +171,7 @@ class SqliteStore(Store):
         # 28k durable steps/s). 1 ms keeps the writer moving; restored on close.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, 0.001))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._prepare_files)
         ready: asyncio.Future[None] = self._loop.create_future()
         self._writer = threading.Thread(
             target=self._write_loop, args=(ready,), name="mastermind-sqlite-writer", daemon=True
@@ -178,6 +179,14 @@ class SqliteStore(Store):
         self._writer.start()
         await ready
         self._reader = await asyncio.to_thread(_connect, self.path, self.synchronous)
+
+    def _prepare_files(self) -> None:
+        """The directory 0700 and the database (with its WAL and SHM files) 0600, whatever the
+        umask: runs' inputs and outputs are nobody else's business."""
+        ensure_private_dir(self.path.parent)
+        create_private(self.path)
+        for suffix in ("-wal", "-shm"):  # left by an older version or another umask
+            make_private(self.path.with_name(self.path.name + suffix))
 
     async def close(self) -> None:
         if self._switch_interval is not None:
@@ -221,7 +230,10 @@ class SqliteStore(Store):
             self.owner,
             run.trigger,
         )
-        await self._submit("create", run_row)
+        duplicate: list[bool] = []  # the writer appends True if the id is taken
+        await self._submit("create", run_row, duplicate)
+        if duplicate:
+            raise RunExists(f"run {run.run_id} already exists")
 
     async def adopt(self, run_id: str) -> RunRecord | None:
         """Take over an unfinished run (resume): record this process as its owner."""
@@ -297,7 +309,7 @@ class SqliteStore(Store):
         started = time.perf_counter()
         events: list[tuple[Any, ...]] = []
         runs: list[tuple[Any, ...]] = []
-        creates: list[tuple[Any, ...]] = []
+        creates: list[tuple[tuple[Any, ...], list[bool]]] = []
         owners: list[tuple[Any, ...]] = []
         for kind, args in batch:
             if kind == "event":
@@ -306,18 +318,22 @@ class SqliteStore(Store):
                 if run_row is not None:
                     runs.append(run_row)
             elif kind == "create":
-                creates.append(args[0])
+                creates.append((args[0], args[1]))
             elif kind == "own":
                 owners.append((args[1], args[0]))
         error: BaseException | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
-            if creates:
-                conn.executemany(
-                    "INSERT INTO runs (run_id, workflow, digest, definition, file, inputs, status,"
-                    " created_at, parent, owner, trigger) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    creates,
-                )
+            for run_row, duplicate in creates:
+                # a taken id fails only its own create, never the batch it shares a commit with
+                inserted = conn.execute(
+                    "INSERT OR IGNORE INTO runs (run_id, workflow, digest, definition, file,"
+                    " inputs, status, created_at, parent, owner, trigger)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    run_row,
+                ).rowcount
+                if not inserted:
+                    duplicate.append(True)
             if owners:
                 conn.executemany("UPDATE runs SET owner=? WHERE run_id=?", owners)
             _insert_events(conn, events)
