@@ -69,4 +69,9 @@ class CpuAgent(Agent[CpuParams]):
                 key=f"{ctx.idempotency_key}#{ctx.attempt}",
                 scheduler=params.scheduler or self.scheduler,
             )
-        return await ctx.services.process_pool.run(params.function, params.args, params.kwargs)
+
+        async def started(pid: int) -> None:  # recorded before the worker gets the call
+            await ctx.processes.started(pid, group=False)
+
+        pool = ctx.services.process_pool
+        return await pool.run(params.function, params.args, params.kwargs, started=started)

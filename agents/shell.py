@@ -2,17 +2,25 @@
 command only when the author asks with `shell: true`, and then data reaches it through
 environment variables, never through the command text (which may hold no `${{ }}`).
 
-The process runs in its own process group. When the step ends (timeout, cancellation, or
-normally with stray background children) the whole group gets SIGTERM, then SIGKILL after
-`kill_grace`: nothing survives the step.
+The process runs in its own process group, led by a small supervisor
+(`agents/shell_supervisor.sh`). When the step ends (timeout, cancellation, or normally with
+stray background children) the whole group gets SIGTERM, then SIGKILL after `kill_grace`:
+nothing survives the step. The supervisor is recorded (pid, start time, group) in a committed
+`process` event before the command starts, so if the process running the step dies, the next
+owner on this machine kills the group before the step runs again; and the supervisor kills the
+group itself as soon as the process running the step dies (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import os
+import shutil
 import signal
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
@@ -20,6 +28,21 @@ from pydantic import Field, model_validator
 from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import StepError
 from mastermind.language.model import Duration
+
+log = logging.getLogger(__name__)
+
+SUPERVISOR = str(Path(__file__).with_name("shell_supervisor.sh"))
+
+
+@functools.cache
+def _supervisor() -> tuple[str, ...]:
+    """The supervisor's command line: under `setpriv --pdeathsig TERM` (util-linux) where it
+    exists, so the kernel tells the supervisor when the process running the step dies."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        log.warning("setpriv not found: shell steps do not die with their process at once")
+        return ("/bin/sh", SUPERVISOR)
+    return (setpriv, "--pdeathsig", "TERM", "/bin/sh", SUPERVISOR)
 
 
 class ShellParams(Params):
@@ -61,25 +84,45 @@ class ShellAgent(Agent[ShellParams]):
             MASTERMIND_ATTEMPT=str(ctx.attempt),
         )
         argv = ["/bin/sh", "-c", params.command or ""] if params.shell else list(params.argv or [])
+        if not _runnable(argv[0], params.cwd, env.get("PATH", os.defpath)):
+            raise StepError(f"cannot start {argv[0]!r}: no such program")
+        go_read, go_write = os.pipe()  # one byte once the supervisor is recorded
         try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE
-                if params.stdin is not None
-                else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=params.cwd,
-                env=env,
-                start_new_session=True,  # its own process group, so we can end all of it
-            )
-        except OSError as exc:
-            raise StepError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
-        try:
-            stdout, stderr, truncated = await _communicate(process, params)
-            code = await process.wait()
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *_supervisor(),
+                    str(os.getpid()),
+                    str(go_read),
+                    *argv,
+                    stdin=asyncio.subprocess.PIPE
+                    if params.stdin is not None
+                    else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    cwd=params.cwd,
+                    env=env,
+                    start_new_session=True,  # its own process group, so we can end all of it
+                    pass_fds=(go_read,),
+                )
+            except OSError as exc:
+                raise StepError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+            finally:
+                os.close(go_read)
+            try:
+                await ctx.processes.started(process.pid, group=True)
+                os.write(go_write, b"1")
+                os.close(go_write)
+                go_write = -1
+                stdout, stderr, truncated = await _communicate(process, params)
+                code = await process.wait()
+            finally:
+                if go_write >= 0:  # EOF: the supervisor exits without running the command
+                    os.close(go_write)
+                    go_write = -1
+                await _end_group(process, params.kill_grace)
         finally:
-            await _end_group(process, params.kill_grace)
+            if go_write >= 0:
+                os.close(go_write)
         result = {
             "exit_code": code,
             "stdout": stdout.decode("utf-8", "replace"),
@@ -91,6 +134,13 @@ class ShellAgent(Agent[ShellParams]):
             detail = f": {' | '.join(tail)}" if tail else ""
             raise StepError(f"{argv[0]} exited with code {code}{detail}")
         return result
+
+
+def _runnable(program: str, cwd: str | None, path: str) -> bool:
+    """Whether exec would find `program` (checked up front: the supervisor runs it later)."""
+    if "/" in program:
+        return os.access(os.path.join(cwd or "", program), os.X_OK)
+    return shutil.which(program, path=path) is not None
 
 
 async def _communicate(

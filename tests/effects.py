@@ -43,3 +43,28 @@ def hold(folder: str) -> str:
             raise TimeoutError("no go file within a minute")
         time.sleep(0.02)
     return "released"
+
+
+def marks(path: str, ticks: int, first_ticks: int) -> int:
+    """A CPU step that appends `PID start|tick|end TIME` lines to `path` (its pid first, in
+    `path.pid`), so a test can check that attempts never overlap in time. The first attempt
+    makes `first_ticks` marks 50 ms apart, later ones `ticks`."""
+    import os
+
+    if not os.path.exists(path + ".pid"):
+        ticks = first_ticks
+    with open(path + ".pid", "a") as pids:
+        pids.write(f"{os.getpid()}\n")
+
+    def mark(kind: str) -> None:
+        with open(path, "a") as out:
+            out.write(f"{os.getpid()} {kind} {time.time():.6f}\n")
+
+    mark("start")
+    for _ in range(ticks):
+        deadline = time.monotonic() + 0.05
+        while time.monotonic() < deadline:  # CPU work, not a sleep
+            pass
+        mark("tick")
+    mark("end")
+    return ticks

@@ -61,8 +61,11 @@ class CpuPool(Protocol):
         reference: str,
         args: list[Any] | tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
+        *,
+        started: Callable[[int], Awaitable[None]] | None = None,
     ) -> Any:
-        """The function's return value; cancelling stops (and replaces) the worker."""
+        """The function's return value; cancelling stops (and replaces) the worker. `started`
+        is awaited with the worker's pid before the call is sent to it."""
         ...
 
 
@@ -90,6 +93,24 @@ class SignalInbox(Protocol):
     async def receive(self, name: str) -> Any:
         """The next payload sent as `name` (bound the wait with asyncio.timeout)."""
         ...
+
+
+class ProcessRecorder(Protocol):
+    """Where an agent declares each process it starts, before the process does any work."""
+
+    async def started(self, pid: int, *, group: bool) -> None:
+        """Commit that this attempt started process `pid` (with `group`, the process group it
+        leads). Only after this returns may the process work: if the step is interrupted, the
+        next owner on this machine kills it before the step runs again. Raises if the attempt
+        may not go on (the run stopped here): kill the process then."""
+        ...
+
+
+class _NotRecorded:
+    """Outside a coordinator there is no store to record processes in."""
+
+    async def started(self, pid: int, *, group: bool) -> None:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +154,8 @@ class _Unavailable:
         reference: str,
         args: list[Any] | tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
+        *,
+        started: Callable[[int], Awaitable[None]] | None = None,
     ) -> Any:
         raise self._refuse()
 
@@ -187,6 +210,7 @@ class StepContext:
     secrets: Mapping[str, str] = field(default_factory=dict)
     services: StepServices = field(default_factory=StepServices.unavailable)
     logger: logging.Logger = log
+    processes: ProcessRecorder = field(default_factory=_NotRecorded)
 
     @property
     def idempotency_key(self) -> str:

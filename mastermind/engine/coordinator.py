@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from secrets import token_hex
@@ -25,6 +25,7 @@ from mastermind.engine.clock import Clock, SystemClock
 from mastermind.engine.inflight import InFlight
 from mastermind.engine.limits import Limits
 from mastermind.engine.ownership import held_elsewhere
+from mastermind.engine.processes import ProcessRecord, kill_recorded
 from mastermind.engine.run import RunEnvironment, RunExecution, RunResult, StepRestore
 from mastermind.engine.settings import Settings as Settings  # re-exported for callers
 from mastermind.engine.subruns import CoordinatorSubRuns
@@ -41,6 +42,8 @@ if TYPE_CHECKING:  # imported when a CPU step first needs it: multiprocessing co
     from mastermind.engine.process_pool import ProcessPool
 
 Listener = Callable[[Event], None]
+# Step outcomes whose attempt ended in its own process (nothing of it can be left running).
+_ENDED = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED})
 
 
 class Coordinator:
@@ -270,7 +273,9 @@ class Coordinator:
         definition = await asyncio.get_running_loop().run_in_executor(
             self._housekeeping, load_text, record.definition, record.file, self.registry
         )
-        restore = restore_plan(definition, await self.store.steps(run_id))
+        records = await self.store.steps(run_id)
+        await self._kill_leftovers(run_id, records)
+        restore = restore_plan(definition, records)
         execution = RunExecution(
             self.environment,
             definition,
@@ -282,6 +287,26 @@ class Coordinator:
         )
         self._start(execution)
         return run_id
+
+    async def _kill_leftovers(self, run_id: str, records: list[StepRecord]) -> None:
+        """Before an interrupted step runs again: kill what its last attempt started that is
+        still running on this machine (at most one live attempt per step)."""
+        leftovers = [
+            ProcessRecord.from_dict(process)
+            for record in records
+            if record.status not in _ENDED
+            for process in record.processes
+        ]
+        if not leftovers:
+            return
+        killed = await asyncio.to_thread(kill_recorded, leftovers)
+        if killed:
+            self.log.warning(
+                "run %s: killed %d process(es) an interrupted attempt left running: %s",
+                run_id,
+                len(killed),
+                killed,
+            )
 
     async def resume_unfinished(
         self, run_ids: list[str] | None = None
@@ -395,8 +420,11 @@ class _PoolOnDemand:
         reference: str,
         args: list[Any] | tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
+        *,
+        started: Callable[[int], Awaitable[None]] | None = None,
     ) -> Any:
-        return await self._coordinator.process_pool.run(reference, args, kwargs)
+        pool = self._coordinator.process_pool
+        return await pool.run(reference, args, kwargs, started=started)
 
 
 class _ClusterOnDemand:

@@ -12,16 +12,18 @@ waiting for them; processes are started and reaped in threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import multiprocessing
 import os
 import signal
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from mastermind.engine.processes import die_with_parent
 from mastermind.errors import MastermindError, RetryableStepError, StepError
 
 log = logging.getLogger(__name__)
@@ -35,9 +37,12 @@ class PoolClosed(MastermindError):
     """The pool is shutting down."""
 
 
-def _worker_main(conn: Connection) -> None:
+def _worker_main(conn: Connection, parent: int) -> None:
     """A worker: call `module:function` for each request until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # The fork server is our parent, and it exits when the process that owns the pool dies:
+    # SIGKILL then, so no step's work outlives the process that ran the step.
+    die_with_parent(parent)
     functions: dict[str, Callable[..., Any]] = {}
     while True:
         try:
@@ -60,6 +65,27 @@ def _worker_main(conn: Connection) -> None:
             conn.send(reply)
         except Exception as exc:  # e.g. a result that cannot be pickled
             conn.send(("error", f"result cannot be sent back: {type(exc).__name__}: {exc}", False))
+
+
+def _bootstrap(conn: Connection) -> None:
+    _let_the_fork_server_go()
+    _worker_main(conn, os.getppid())
+
+
+def _let_the_fork_server_go() -> None:
+    """Close this worker's copy of the fork server's "alive" pipe. The fork server exits when
+    every copy is closed, which should happen when the process owning the pool dies; but each
+    forked child inherits one, so a busy worker would keep the fork server (and so itself)
+    alive forever. multiprocessing keeps the copy only so that a worker can start processes of
+    its own through the fork server, which ours never do."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
 
 
 class _Worker:
@@ -110,7 +136,7 @@ class ProcessPool:
     def _spawn(self) -> _Worker:
         parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(  # type: ignore[attr-defined]
-            target=_worker_main, args=(child,), daemon=True
+            target=_bootstrap, args=(child,), daemon=True
         )
         process.start()
         child.close()
@@ -153,9 +179,19 @@ class ProcessPool:
         reference: str,
         args: list[Any] | tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
+        *,
+        started: Callable[[int], Awaitable[None]] | None = None,
     ) -> Any:
-        """Call `module:function(*args, **kwargs)` in a worker; cancelling stops the worker."""
+        """Call `module:function(*args, **kwargs)` in a worker; cancelling stops the worker.
+        `started(pid)` is awaited with the worker's pid before the call is sent (the step
+        records the process that will do its work)."""
         worker = await self._acquire()
+        if started is not None:
+            try:
+                await started(worker.process.pid)
+            except BaseException:
+                self._release(worker)  # nothing was sent: the worker is idle
+                raise
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         worker.future = future
         self.calls += 1

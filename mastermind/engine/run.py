@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mastermind.engine.agent import StepContext
+from mastermind.engine.processes import describe
 from mastermind.engine.retry import NO_RETRY, backoff_delay
 from mastermind.engine.signals import SignalBox
 from mastermind.errors import (
@@ -89,6 +90,28 @@ class StepRestore:
     finished: dict[int, tuple[str, Any]] = field(default_factory=dict)  # item → (status, outputs)
     attempts: dict[int | None, int] = field(default_factory=dict)  # instance → attempts made
     unknown: set[int | None] = field(default_factory=set)  # at_most_once, running at the crash
+
+
+@dataclass(slots=True)
+class _AttemptProcesses:
+    """An attempt's ProcessRecorder: a `process` event per process, committed before it works."""
+
+    execution: RunExecution
+    step: CompiledStep
+    index: int | None
+    attempt: int
+
+    async def started(self, pid: int, *, group: bool) -> None:
+        record = describe(pid, group=group)
+        await self.execution.emit(
+            StepStatus.PROCESS,
+            self.step,
+            item_index=self.index,
+            attempt=self.attempt,
+            processes=[record.to_dict()],
+        )
+        if self.execution.stopped_here:  # not recorded (the lease went elsewhere): no work
+            raise StepError("this process no longer runs the run; the work was not started")
 
 
 @dataclass(slots=True)
@@ -254,6 +277,11 @@ class RunExecution:
         self._lost = True
         self._closed = True
         self._stop("lost")
+
+    @property
+    def stopped_here(self) -> bool:
+        """The run was given up in this process (lease lost) or is over: start no more work."""
+        return self._closed
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Ask the run to stop: running steps are cancelled, the rest do not start."""
@@ -690,6 +718,7 @@ class RunExecution:
                 secrets=env.secrets,
                 services=env.services(self),
                 logger=env.log,
+                processes=_AttemptProcesses(self, step, index, attempt),
             )
             held = 0
             scope: asyncio.Timeout | None = None

@@ -55,6 +55,7 @@ class StepRecord:
     outputs: Any = None
     error: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    processes: list[dict[str, Any]] = field(default_factory=list)  # the latest attempt's
 
 
 def apply_event(
@@ -75,10 +76,14 @@ def apply_event(
     record = steps.get(key)
     if record is None:
         record = steps[key] = StepRecord(event.run_id, event.step_id, event.item_index)
+    if event.status == StepStatus.PROCESS:
+        record.processes.extend(event.processes or ())
+        return
     record.status = event.status
     if event.attempt:
         record.attempt = event.attempt
     if event.status == StepStatus.RUNNING:
+        record.processes = []  # a new attempt: the last one's processes ended with it
         record.started_at = record.started_at or event.at
         record.attempts.append({"attempt": event.attempt, "started_at": event.at})
     elif (

@@ -31,6 +31,9 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
     UNKNOWN = "unknown"  # an at_most_once step was running at a crash: a person decides
+    # Not a status: the running attempt started processes (`processes`), committed before they
+    # do any work; the step's status stays what it was.
+    PROCESS = "process"
 
     @property
     def finished(self) -> bool:
@@ -63,6 +66,7 @@ class Event:
     outputs: Any = None
     duration: float | None = None  # seconds the attempt (or run) took, on final events
     delay: float | None = None  # seconds until the next attempt, on retrying events
+    processes: list[dict[str, Any]] | None = None  # on process events: what the attempt started
     workflow: str = ""
     agent: str = ""
 
