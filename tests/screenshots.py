@@ -12,10 +12,11 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
-from mastermind.service.triggers import sign
+from mastermind.service.triggers import delivery_headers
 from tests.browser import chromium, missing, sign_in
 from tests.daemon_harness import ROOT, TOKEN, RunningDaemon, daemon
 
@@ -33,7 +34,8 @@ def _submit(d: RunningDaemon, workflow: str, inputs: dict[str, object] | None = 
 def _webhook(d: RunningDaemon, workflow: str, key: str) -> str:
     body = json.dumps({"inputs": {"change": "rotate the TLS certificate"}}).encode()
     request = urllib.request.Request(f"{d.url}/api/v1/hooks/{workflow}", data=body, method="POST")
-    request.add_header("X-Mastermind-Signature", sign(key, body))
+    for name, value in delivery_headers(key, body, now=time.time()).items():
+        request.add_header(name, value)
     with urllib.request.urlopen(request, timeout=30) as response:
         return str(json.loads(response.read())["run_id"])
 

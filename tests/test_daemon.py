@@ -260,15 +260,10 @@ def delivery(
     body: bytes, *, key: str = "s3cret", at: float | None = None, delivery_id: str | None = None
 ) -> dict[str, str]:
     """The headers a sender puts on one delivery."""
-    from mastermind.service.triggers import sign
+    from mastermind.service.triggers import delivery_headers
 
-    stamp = int(time.time() if at is None else at)
-    delivery_id = delivery_id or uuid.uuid4().hex
-    return {
-        "X-Mastermind-Signature": sign(key, body, timestamp=stamp, delivery=delivery_id),
-        "X-Mastermind-Timestamp": str(stamp),
-        "X-Mastermind-Delivery": delivery_id,
-    }
+    now = time.time() if at is None else at
+    return delivery_headers(key, body, now=now, delivery=delivery_id)
 
 
 def hook(d: RunningDaemon, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:

@@ -17,7 +17,7 @@ from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.clock import FakeClock
 from mastermind.engine.coordinator import Coordinator
 from mastermind.language.loader import load_text
-from mastermind.service.triggers import CronEntry, CronScheduler, sign
+from mastermind.service.triggers import CronEntry, CronScheduler, delivery_headers
 from mastermind.store.sqlite import DB_NAME, MIGRATIONS, SqliteStore
 from tests.agents_for_tests import GateAgent
 from tests.daemon_harness import ROOT, RunningDaemon, daemon
@@ -53,7 +53,7 @@ def test_a_webhook_run_resumes_after_the_daemon_is_killed(tmp_path: Path) -> Non
     extra = "secrets: {hook_key: s3cret}\n"
     body = b"{}"
     with daemon(tmp_path, folder, state=state, extra=extra) as d:
-        headers = {"X-Mastermind-Signature": sign("s3cret", body)}
+        headers = delivery_headers("s3cret", body, now=time.time())
         status, answer = d.call(
             "POST", "/api/v1/hooks/hooked", raw=body, token=None, headers=headers
         )

@@ -173,6 +173,19 @@ def verify(key: str, body: bytes, signature: str, *, timestamp: int, delivery: s
     return hmac.compare_digest(expected.encode(), signature.strip().encode())
 
 
+def delivery_headers(
+    key: str, body: bytes, *, now: float, delivery: str | None = None
+) -> dict[str, str]:
+    """The three headers a sender puts on one delivery (for clients and tests)."""
+    stamp = int(now)
+    delivery = delivery or uuid.uuid4().hex
+    return {
+        SIGNATURE_HEADER: sign(key, body, timestamp=stamp, delivery=delivery),
+        TIMESTAMP_HEADER: str(stamp),
+        DELIVERY_HEADER: delivery,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """A webhook delivery's replay-protection headers, checked for shape and freshness."""
