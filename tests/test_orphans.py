@@ -108,6 +108,7 @@ def assert_no_overlap(spans: dict[str, tuple[float, float, bool]]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("how", ["parent killed", "supervisor killed too"])
 def test_a_killed_run_leaves_no_shell_attempt_alive(tmp_path: Path, how: str) -> None:
     flow = tmp_path / "long.yaml"
@@ -141,6 +142,7 @@ def test_a_killed_run_leaves_no_shell_attempt_alive(tmp_path: Path, how: str) ->
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_a_killed_run_leaves_no_cpu_attempt_alive(tmp_path: Path) -> None:
     flow = tmp_path / "cpu.yaml"
     flow.write_text(CPU_FLOW)

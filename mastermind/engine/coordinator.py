@@ -93,6 +93,7 @@ class Coordinator:
             log=self.log,
             commit=self.emit,
             services=self.services_for,
+            holds=self.store.holds,
         )
 
     # ------------------------------------------------------------------------------ lifecycle

@@ -63,6 +63,9 @@ class RunEnvironment:
     log: logging.Logger
     commit: Callable[[Event], Awaitable[None]]  # store first, then listeners
     services: Callable[[RunExecution], StepServices]  # what this run's agents may use
+    # Whether this process may still act for a run (its lease, as far as it knows without
+    # asking the store, has not run out); checked before every agent starts.
+    holds: Callable[[str], bool] = lambda _run_id: True
 
 
 @dataclass(slots=True)
@@ -733,6 +736,11 @@ class RunExecution:
                 queued = self._states[step.id].queued
                 if queued is not None:
                     await queued  # done by now (same or an earlier commit); raises its failure
+                if self._closed or not env.holds(self.run_id):
+                    # The lease ran out (this process was paused, or its loop stalled) or went
+                    # to another owner: start no new effect here; the new owner runs the step.
+                    self.abandon("the lease ran out before a step could start")
+                    raise asyncio.CancelledError
                 self.running[step.spec.agent] = self.running.get(step.spec.agent, 0) + 1
                 inside = True
                 if timeout is None:

@@ -34,6 +34,7 @@ class LeaseKeeper:
     async def run(self) -> None:
         """Until cancelled."""
         loop = asyncio.get_running_loop()
+        self.store.renewing = True  # from now on a lease not renewed in time stops new steps
         renewed_sent = loop.time()  # when the last successful renewal was sent
         while True:
             deadline = renewed_sent + self.give_up_after

@@ -194,6 +194,11 @@ class Store(ABC):
         """Take over an unfinished run to resume it; None if there is no such run."""
         return await self.get_run(run_id)
 
+    def holds(self, run_id: str) -> bool:
+        """Whether this process may still act for the run, as far as it knows without asking
+        (scale-out stores: its lease has not run out by the local clock)."""
+        return True
+
     async def owner_of(self, run_id: str) -> str | None:
         """Which process last ran this run (`host:pid`), if the store records it."""
         return None

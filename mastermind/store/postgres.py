@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 from typing import Any
 
 import asyncpg
@@ -82,6 +83,12 @@ def _encode(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+# A lease lets this process start new work until this fraction of it has passed since the
+# claim or renewal that set it was sent; the rest is margin for clock rates and the moment
+# between the check and the work starting.
+HOLD_FRACTION = 0.9
+
+
 class PostgresStore(Store):
     """Runs in PostgreSQL, in the schema `schema` (created if missing)."""
 
@@ -106,6 +113,8 @@ class PostgresStore(Store):
         self.pool_size = pool_size
         self.command_timeout = command_timeout  # no call waits on the database longer
         self.epochs: dict[str, int] = {}  # runs this daemon owns → the epoch it claimed
+        self._held_until: dict[str, float] = {}  # run → local monotonic end of safe action
+        self.renewing = False  # a heartbeat renews this store's leases (see `holds`)
         self.work_arrived = asyncio.Event()
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
@@ -196,6 +205,7 @@ class PostgresStore(Store):
         already held by this process under a lease, in the same statement: a worker woken by
         the insert cannot take it first."""
         owner, lease = (self.owner, self.lease_seconds) if claim else (None, None)
+        sent = time.monotonic()
         async with self.pool.acquire() as conn:
             epoch = await conn.fetchval(
                 "INSERT INTO runs (run_id, workflow, digest, definition, file, inputs, status,"
@@ -220,6 +230,7 @@ class PostgresStore(Store):
                 raise RunExists(f"run {run.run_id} already exists")
             if claim:
                 self.epochs[run.run_id] = epoch
+                self._held_until[run.run_id] = sent + self.lease_seconds * HOLD_FRACTION
             else:
                 await conn.execute(f"NOTIFY {CHANNEL}")
 
@@ -227,6 +238,7 @@ class PostgresStore(Store):
         """Take up to `limit` runs that nobody holds (new, or whose lease expired)."""
         if limit <= 0:
             return []
+        sent = time.monotonic()
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 f"""
@@ -246,10 +258,12 @@ class PostgresStore(Store):
             )
         for row in rows:
             self.epochs[row["run_id"]] = row["epoch"]
+            self._held_until[row["run_id"]] = sent + self.lease_seconds * HOLD_FRACTION
         return [row["run_id"] for row in rows]
 
     async def claim_run(self, run_id: str) -> bool:
         """Claim one run by id (the daemon that accepted it, or `resume RUN_ID`)."""
+        sent = time.monotonic()
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"""
@@ -265,6 +279,7 @@ class PostgresStore(Store):
         if row is None:
             return False
         self.epochs[run_id] = row["epoch"]
+        self._held_until[run_id] = sent + self.lease_seconds * HOLD_FRACTION
         return True
 
     async def renew(self) -> set[str]:
@@ -272,6 +287,7 @@ class PostgresStore(Store):
         owned = list(self.epochs)
         if not owned:
             return set()
+        sent = time.monotonic()
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 f"""
@@ -285,8 +301,10 @@ class PostgresStore(Store):
             )
         kept = {row["run_id"] for row in rows if self.epochs.get(row["run_id"]) == row["epoch"]}
         lost = set(owned) - kept
+        for run_id in kept:
+            self._held_until[run_id] = sent + self.lease_seconds * HOLD_FRACTION
         for run_id in lost:
-            self.epochs.pop(run_id, None)
+            self.forget(run_id)
         return lost
 
     async def release(self, run_ids: list[str]) -> None:
@@ -301,11 +319,24 @@ class PostgresStore(Store):
             )
             await conn.execute(f"NOTIFY {CHANNEL}")
         for run_id in run_ids:
-            self.epochs.pop(run_id, None)
+            self.forget(run_id)
 
     def forget(self, run_id: str) -> None:
         """This daemon is done with a run (finished, or given up)."""
         self.epochs.pop(run_id, None)
+        self._held_until.pop(run_id, None)
+
+    def holds(self, run_id: str) -> bool:
+        """The lease of `run_id` is ours and, by the local monotonic clock, less than
+        HOLD_FRACTION of it has passed since the claim or renewal that set it was sent (the
+        database set lease_until after that moment, so it runs out later still). A process that was
+        paused (SIGSTOP, a VM freeze) or stalled past that point starts no new work until a
+        renewal proves the lease is still its own (the monotonic clock counts the pause).
+        Only while something renews leases (`renewing`, set by the worker's heartbeat): a
+        process that never renews would otherwise stop every run after two thirds of a lease."""
+        if not self.renewing:
+            return run_id in self.epochs
+        return time.monotonic() < self._held_until.get(run_id, 0.0)
 
     async def adopt(self, run_id: str) -> RunRecord | None:
         if run_id not in self.epochs and not await self.claim_run(run_id):
