@@ -316,7 +316,9 @@ class Coordinator:
         their parent step). Runs another live process on this machine owns are left to it.
         Returns the runs resumed and, for the others, why not."""
         if run_ids is None:
-            run_ids = [r.run_id for r in await self.store.unfinished_runs() if r.parent is None]
+            unfinished = await self.store.unfinished_runs()
+            run_ids = [r.run_id for r in unfinished if r.parent is None]
+            run_ids += [r.run_id for r in unfinished if await self._orphaned(r)]
         resumed: list[str] = []
         skipped: dict[str, str] = {}
         for run_id in run_ids:
@@ -331,6 +333,14 @@ class Coordinator:
                 continue
             resumed.append(run_id)
         return resumed, skipped
+
+    async def _orphaned(self, run: RunRecord) -> bool:
+        """A sub-run whose parent run has ended: no parent step will rejoin it (its step was
+        cancelled, say, while the child's own end was never recorded), so it resumes alone."""
+        if run.parent is None:
+            return False
+        parent = await self.store.get_run(run.parent.split("/", 1)[0])
+        return parent is None or parent.finished
 
     async def resolve_workflow(self, reference: str, relative_to: str) -> Definition:
         """A sub-workflow: a name in the catalog, or a file path relative to the caller's file."""
