@@ -168,6 +168,12 @@ class RunExecution:
         self.inputs = inputs
         self.signals = SignalBox()
         self.seq = seq  # continues after the last stored event when a run is resumed
+        # Gapless numbering when a commit fails: the highest number known committed, how many
+        # commits are in flight, and whether numbering must restart from `_committed` once
+        # they have landed (a refused event's number is given to the next event).
+        self._committed = seq
+        self._in_flight_commits = 0
+        self._renumber = False
         self._states = {step_id: _StepState() for step_id in definition.steps}
         self._waiting_on = {sid: len(step.needs) for sid, step in definition.steps.items()}
         self._steps_view: dict[str, dict[str, Any]] = {}
@@ -198,6 +204,8 @@ class RunExecution:
         """Commit one transition (store first, then listeners)."""
         if self._closed:
             return
+        if self._renumber and self._in_flight_commits == 0:
+            self.seq, self._renumber = self._committed, False
         self.seq += 1
         event = Event(
             run_id=self.run_id,
@@ -209,18 +217,27 @@ class RunExecution:
             agent=step.spec.agent if step is not None else "",
             **fields,
         )
+        self._in_flight_commits += 1
         try:
             await self.env.commit(event)
         except StaleLease:
             self.abandon()  # another daemon owns the run now: stop without another word
-        except (OutputRejected, asyncio.CancelledError):
-            raise  # the step's outputs were refused (its caller fails the step), or cancelled
+        except OutputRejected:
+            self._renumber = True  # refused before it was written: its number is free again
+            raise  # the step's outputs were refused (its caller fails the step)
+        except asyncio.CancelledError:
+            raise  # the commit may still land (stores finish a batch they started)
         except Exception as exc:  # the store is failing: the whole run stops, failed
+            self._renumber = True
             what = f"step {step.id}" if step is not None else "the run"
             reason = f"the store could not record {status} of {what}: {_describe(exc)}"
             self.env.log.error("run %s: %s", self.run_id, reason)
             self._fail_run(reason)
             raise StoreFailure(reason) from exc
+        else:
+            self._committed = max(self._committed, event.seq)
+        finally:
+            self._in_flight_commits -= 1
 
     # ------------------------------------------------------------------------------ the run
 
@@ -384,6 +401,8 @@ class RunExecution:
             outputs: Any = None
             if state.failed:
                 status = StepStatus.FAILED
+            elif state.skipped and state.skipped == state.total and step.for_each is None:
+                status = StepStatus.SKIPPED  # skipped by decision after a crash, as recorded
             elif state.total and state.finished == state.total:
                 status = StepStatus.SUCCEEDED
                 outputs = state.outputs if step.for_each is not None else state.outputs[0]
