@@ -17,6 +17,7 @@ from bench import (
     loading,
     peers,
     scaleout,
+    simulation,
     soak,
     socratic_bench,
 )
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "http": agents_bench.http,
     "scaleout": scaleout.scaleout,
     "soak": soak.soak,
+    "simulation": simulation.simulation,
     "daemon": daemon_load.daemon_load,
     "dashboard": dashboard.dashboard,
     "api_offload": api_offload.api_offload,

@@ -1,0 +1,31 @@
+"""`--seed N` runs one simulation seed (the reproduction a failing seed prints); without it the
+suite runs a fixed set of seeds. Seeds that show a known, reported engine bug are expected to
+fail (strictly: when the bug is fixed they pass, and the mark must go)."""
+
+from __future__ import annotations
+
+import pytest
+
+SUITE_SEEDS = range(200)
+
+# A commit the store refuses while a later commit of the same run is already in flight leaves
+# a hole in the run's event numbers (the later event lands; the refused number is never used).
+# Needs the stores to refuse an event whose number does not follow the last one they hold.
+GAP_AFTER_REFUSED_COMMIT = "event numbers: a refused commit beside one in flight leaves a gap"
+KNOWN: dict[int, str] = dict.fromkeys((55, 71, 130), GAP_AFTER_REFUSED_COMMIT)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--seed", type=int, action="append", help="simulation seed(s) to run")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "seed" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--seed") or list(SUITE_SEEDS)
+        params = [
+            pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=KNOWN[s]))
+            if s in KNOWN
+            else s
+            for s in chosen
+        ]
+        metafunc.parametrize("seed", params)
