@@ -226,7 +226,10 @@ class RunExecution:
             self._renumber = True  # refused before it was written: its number is free again
             raise  # the step's outputs were refused (its caller fails the step)
         except asyncio.CancelledError:
-            raise  # the commit may still land (stores finish a batch they started)
+            # stores finish a commit they started: count it as landed, so that its number is
+            # never given to another event (a gap is possible, a duplicate is not)
+            self._committed = max(self._committed, event.seq)
+            raise
         except Exception as exc:  # the store is failing: the whole run stops, failed
             self._renumber = True
             what = f"step {step.id}" if step is not None else "the run"
@@ -659,6 +662,7 @@ class RunExecution:
             outputs = outputs if step.for_each is not None else None
         else:
             status, error = StepStatus.SUCCEEDED, None
+        state.final = True  # now, not after the commit: a stop meanwhile must not close it again
         if not state.reported:
             try:
                 await self.emit(status, step, outputs=outputs, error=error)
@@ -667,7 +671,6 @@ class RunExecution:
                 await self.emit(status, step, error=f"outputs: {exc}")
                 self._failed()
         state.status = status
-        state.final = True
         self._steps_view[step.id] = {"outputs": outputs, "status": str(status)}
         self._final_steps += 1
         if self._final_steps == len(self._states):
