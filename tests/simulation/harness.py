@@ -120,19 +120,23 @@ def registry_for(world: World, life: int) -> AgentRegistry:
 # ------------------------------------------------------------------------------ the store
 
 
+@dataclass
+class Faults:
+    """The schedule (commit number -> fault) and what was injected, across every life."""
+
+    schedule: dict[int, str]
+    appends: int = 0
+    injected: Counter[str] = field(default_factory=Counter)
+
+
 class FaultyStore(Store):
-    """A MemoryStore behind a fault schedule keyed by commit number. `dead` refuses every write
-    after a crash until `revive` (the next coordinator life)."""
+    """One process's view of the durable store (a MemoryStore shared by every life), behind
+    the fault schedule. Once `dead`, it refuses every write for good: whatever the old
+    coordinator still tries after its "crash" never reaches the store."""
 
-    def __init__(self, schedule: dict[int, str]) -> None:
-        self.inner = MemoryStore()
-        self.schedule = schedule
-        self.appends = 0
-        self.dead = False
-        self.crashed = asyncio.Event()
-        self.injected: Counter[str] = Counter()
-
-    def revive(self) -> None:
+    def __init__(self, inner: MemoryStore, faults: Faults) -> None:
+        self.inner = inner
+        self.faults = faults
         self.dead = False
         self.crashed = asyncio.Event()
 
@@ -149,12 +153,12 @@ class FaultyStore(Store):
     async def append(self, event: Event) -> None:
         if self.dead:
             raise SimulatedCrash("the process died")
-        self.appends += 1
-        fault = self.schedule.get(self.appends)
+        self.faults.appends += 1
+        fault = self.faults.schedule.get(self.faults.appends)
         if fault is not None:
-            self.injected[fault] += 1
+            self.faults.injected[fault] += 1
         if fault == "fail":
-            raise OSError(f"injected: commit {self.appends} failed")
+            raise OSError(f"injected: commit {self.faults.appends} failed")
         if fault == "crash_before":
             raise self._crash()
         await self.inner.append(event)
@@ -324,7 +328,9 @@ async def simulate(seed: int) -> Outcome:
     schedule = {
         n: rng.choice(FAULTS) for n in range(1, 200) if rng.random() < 0.06
     }  # faults in the first 200 commits; the store is healthy after, so every run can end
-    store = FaultyStore(schedule)
+    inner = MemoryStore()
+    faults = Faults(schedule)
+    store = FaultyStore(inner, faults)
     clock = FakeClock()
     texts = [random_workflow(rng, i) for i in range(rng.randint(1, 3))]
     results: dict[str, RunResult] = {}
@@ -344,7 +350,14 @@ async def simulate(seed: int) -> Outcome:
             except OSError:
                 continue  # an injected commit failure refused the run at once
         while True:
-            await _drive(coordinator, store, results)
+            try:
+                await _drive(coordinator, store, results)
+            except TimeoutError:
+                outcome.violations.append(
+                    f"a coordinator life did not end within {LIFE_DEADLINE:.0f} virtual seconds "
+                    f"(runs {coordinator.active_runs})"
+                )
+                break
             unfinished = [r.run_id for r in await store.inner.unfinished_runs()]
             if not store.dead and not unfinished:
                 break
@@ -354,7 +367,7 @@ async def simulate(seed: int) -> Outcome:
                 break
             await _die(coordinator, store)
             world.life = life
-            store.revive()
+            store = FaultyStore(inner, faults)
             coordinator = _coordinator(world, life, store, clock, rng)
             await coordinator.__aenter__()
             try:
@@ -363,10 +376,10 @@ async def simulate(seed: int) -> Outcome:
                 continue
     finally:
         await _die(coordinator, store)
-    outcome.runs = len(await store.inner.list_runs(limit=10_000))
+    outcome.runs = len(await inner.list_runs(limit=10_000))
     outcome.lives = life + 1
-    outcome.faults = store.injected
-    outcome.violations += await check(store.inner, world, results)
+    outcome.faults = faults.injected
+    outcome.violations += await check(inner, world, results)
     return outcome
 
 
