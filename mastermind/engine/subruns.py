@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mastermind.engine.agent import SubRunOutcome
-from mastermind.errors import RunNotFound, StepError
+from mastermind.errors import RunNotFound, StepError, StoreFailure
 
 if TYPE_CHECKING:
     from mastermind.engine.coordinator import Coordinator
@@ -66,6 +66,10 @@ class CoordinatorSubRuns:
                 return await coordinator.wait(run_id)
             except RunNotFound:
                 await coordinator.clock.sleep(ELSEWHERE_POLL)
+            except StoreFailure as exc:
+                # the child's store failure is this step's failure, not this run's: left as a
+                # StoreFailure, the parent's step took it for its own and ended without a word
+                raise StepError(f"sub-run {run_id} stopped: {exc}") from None
 
 
 def child_run_id(idempotency_key: str) -> str:
