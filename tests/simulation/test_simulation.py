@@ -6,7 +6,12 @@ Seeds that found engine bugs, kept as regression tests (all in the suite's fixed
 - 0: a sub-run whose parent step was cancelled while the child's own end went unrecorded (a
   crash) was never resumed by anyone; a sub-run whose parent run has ended now resumes alone;
 - 44: a step skipped by decision after a crash was reported `succeeded` when the run stopped
-  right after (the log said `skipped`).
+  right after (the log said `skipped`);
+- 332: a commit cancelled in flight was taken for not landed, and its number given again;
+- 448: a child run's store failure escaped into the parent as the parent's own StoreFailure,
+  ending the parent's step task silently: the parent waited forever;
+- 495: a step whose final commit was slow was closed a second time by a run stopping
+  meanwhile (recorded `succeeded` twice).
 """
 
 from __future__ import annotations
