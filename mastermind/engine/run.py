@@ -662,7 +662,8 @@ class RunExecution:
             outputs = outputs if step.for_each is not None else None
         else:
             status, error = StepStatus.SUCCEEDED, None
-        state.final = True  # now, not after the commit: a stop meanwhile must not close it again
+        # final now, not after the commit: a run that stops meanwhile must not close it again
+        state.final, state.status = True, status
         if not state.reported:
             try:
                 await self.emit(status, step, outputs=outputs, error=error)

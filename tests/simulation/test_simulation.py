@@ -11,7 +11,8 @@ Seeds that found engine bugs, kept as regression tests (all in the suite's fixed
 - 448: a child run's store failure escaped into the parent as the parent's own StoreFailure,
   ending the parent's step task silently: the parent waited forever;
 - 495: a step whose final commit was slow was closed a second time by a run stopping
-  meanwhile (recorded `succeeded` twice).
+  meanwhile (recorded `succeeded` twice);
+- 1287: (of the fix for 495) the run's result reported that step still `queued`.
 """
 
 from __future__ import annotations
