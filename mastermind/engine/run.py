@@ -174,6 +174,7 @@ class RunExecution:
         self._committed = seq
         self._in_flight_commits = 0
         self._renumber = False
+        self._refused: list[Event] = []  # refused by the store, waiting to be sorted out
         self._states = {step_id: _StepState() for step_id in definition.steps}
         self._waiting_on = {sid: len(step.needs) for sid, step in definition.steps.items()}
         self._steps_view: dict[str, dict[str, Any]] = {}
@@ -205,7 +206,9 @@ class RunExecution:
         if self._closed:
             return
         if self._renumber and self._in_flight_commits == 0:
-            self.seq, self._renumber = self._committed, False
+            await self._mend_numbering()
+            if self._closed:
+                return
         self.seq += 1
         event = Event(
             run_id=self.run_id,
@@ -232,6 +235,7 @@ class RunExecution:
             raise
         except Exception as exc:  # the store is failing: the whole run stops, failed
             self._renumber = True
+            self._refused.append(event)
             what = f"step {step.id}" if step is not None else "the run"
             reason = f"the store could not record {status} of {what}: {_describe(exc)}"
             self.env.log.error("run %s: %s", self.run_id, reason)
@@ -241,6 +245,30 @@ class RunExecution:
             self._committed = max(self._committed, event.seq)
         finally:
             self._in_flight_commits -= 1
+
+    async def _mend_numbering(self) -> None:
+        """Once no commit is in flight after the store refused some: a refused event whose
+        number a later, landed event already passed is committed again (a hole otherwise);
+        the numbers above the last landed event are given to the next events."""
+        self._renumber = False
+        holes = sorted((e for e in self._refused if e.seq < self._committed), key=_seq)
+        self._refused = []
+        self.seq = self._committed
+        for event in holes:
+            self._in_flight_commits += 1
+            try:
+                await self.env.commit(event)
+            except StaleLease:
+                self.abandon()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # still refused: the hole stays, and the run is failing
+                self.env.log.error(
+                    "run %s: event %d refused again: %s", self.run_id, event.seq, exc
+                )
+            finally:
+                self._in_flight_commits -= 1
 
     # ------------------------------------------------------------------------------ the run
 
@@ -892,6 +920,10 @@ def _observed(task: asyncio.Task[None]) -> None:
     retrieve it here too, for a run that stopped before any instance awaited it."""
     if not task.cancelled():
         task.exception()
+
+
+def _seq(event: Event) -> int:
+    return event.seq
 
 
 def _describe(exc: BaseException) -> str:

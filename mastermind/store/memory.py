@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import replace
 
 from mastermind.errors import RunExists
@@ -26,7 +27,11 @@ class MemoryStore(Store):
 
     async def append(self, event: Event) -> None:
         run = self._runs[event.run_id]
-        self._events[event.run_id].append(event)
+        log = self._events[event.run_id]
+        if log and log[-1].seq > event.seq:  # a retried commit: kept in number order
+            bisect.insort(log, event, key=lambda e: e.seq)
+        else:
+            log.append(event)
         apply_event(run, self._steps[event.run_id], event)
 
     async def get_run(self, run_id: str) -> RunRecord | None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import pytest
 
 # the fixed set, plus seeds beyond it that found bugs (regression tests; see test_simulation.py)
-SUITE_SEEDS = [*range(200), 332, 448, 495, 1287]
+SUITE_SEEDS = [*range(200), 233, 332, 448, 495, 1287]
 
-# A commit the store refuses while a later commit of the same run is already in flight leaves
-# a hole in the run's event numbers (the later event lands; the refused number is never used).
-# Needs the stores to refuse an event whose number does not follow the last one they hold.
-GAP_AFTER_REFUSED_COMMIT = "event numbers: a refused commit beside one in flight leaves a gap"
-KNOWN: dict[int, str] = dict.fromkeys((55, 71, 130), GAP_AFTER_REFUSED_COMMIT)
+# A commit the store refuses while a later commit of the same run is in flight: the later one
+# lands, and the refused event is committed again under its number once nothing is in flight.
+# If the process dies before that, the hole stays. Closing it needs the stores to refuse an
+# event whose number does not follow the last one they hold (reported, not done here).
+GAP_AFTER_REFUSED_COMMIT = "a refused commit, later ones landed, then a crash: a hole in seq"
+KNOWN: dict[int, str] = dict.fromkeys((233,), GAP_AFTER_REFUSED_COMMIT)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
