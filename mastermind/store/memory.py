@@ -28,10 +28,16 @@ class MemoryStore(Store):
     async def append(self, event: Event) -> None:
         run = self._runs[event.run_id]
         log = self._events[event.run_id]
-        if log and log[-1].seq > event.seq:  # a retried commit: kept in number order
+        if log and log[-1].seq > event.seq:
+            # a commit retried after later ones: the log and its fold follow the numbers, as
+            # the durable stores (which fold on read, in number order) do
             bisect.insort(log, event, key=lambda e: e.seq)
-        else:
-            log.append(event)
+            steps: dict[tuple[str, int | None], StepRecord] = {}
+            for earlier in log:
+                apply_event(run, steps, earlier)
+            self._steps[event.run_id] = steps
+            return
+        log.append(event)
         apply_event(run, self._steps[event.run_id], event)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
