@@ -12,7 +12,9 @@ Seeds that found engine bugs, kept as regression tests (all in the suite's fixed
   ending the parent's step task silently: the parent waited forever;
 - 495: a step whose final commit was slow was closed a second time by a run stopping
   meanwhile (recorded `succeeded` twice);
-- 1287: (of the fix for 495) the run's result reported that step still `queued`.
+- 1287: (of the fix for 495) the run's result reported that step still `queued`;
+- 3494: (of the hole mending) the in-memory store's live step record regressed when a refused
+  event was committed again after later ones.
 """
 
 from __future__ import annotations
