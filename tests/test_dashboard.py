@@ -323,3 +323,72 @@ def test_the_trigger_column_names_what_started_a_run() -> None:
     assert trigger(run(trigger="webhook")) == ("webhook", None)
     assert trigger(run(trigger="cron:w:0:1700000000")) == ("cron", None)
     assert trigger(run(parent="0123abcd/step/2")) == ("sub-run", "0123abcd")
+
+
+async def test_run_pages_are_built_a_few_at_a_time_and_the_rest_are_told_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty tabs on a huge run once queued forty builds in the default executor, and every
+    store read of the daemon waited behind them (an API call took 24 s). Builds are bounded:
+    while BUILDS are in progress, the others wait their turn (here briefly), then hear 503."""
+    import threading
+
+    import aiohttp
+
+    from mastermind.service.api import make_app
+    from mastermind.service.config import Config
+    from mastermind.service.daemon import Daemon
+    from mastermind.service.ui import routes, views
+    from tests.servers import serve
+
+    entered = 0
+    full = asyncio.Event()  # BUILDS builds are in progress
+    release = threading.Event()
+    real_run_view = views.run_view
+    loop = asyncio.get_running_loop()
+
+    def slow_run_view(*args: Any, **kwargs: Any) -> Any:
+        nonlocal entered
+        entered += 1  # only BUILDS threads get here while release is unset
+        if entered == routes.BUILDS:
+            loop.call_soon_threadsafe(full.set)
+        release.wait(60)
+        return real_run_view(*args, **kwargs)
+
+    monkeypatch.setattr(views, "run_view", slow_run_view)
+    monkeypatch.setattr(routes, "BUILD_WAIT", 0.05)
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    shutil.copy(ROOT / "workflows" / "hello.yaml", folder)
+    config = Config.model_validate(
+        {"workflows": folder, "store": {"state_dir": tmp_path / "state"}, "api": {"tokens": ["t"]}}
+    )
+    d = Daemon(config)
+    d.tokens = ["t"]
+    async with d.coordinator:
+        await d.load_workflows()
+        run_id = await d.coordinator.submit(d.catalog["hello"], {})
+        await d.coordinator.wait(run_id)
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with serve(make_app(d)) as url, aiohttp.ClientSession(cookie_jar=jar) as http:
+            async with http.post(f"{url}/ui/login", data={"token": "t"}) as signed:
+                assert signed.status == 200
+
+            async def fetch() -> int:
+                async with http.get(f"{url}/ui/runs/{run_id}/live") as response:
+                    await response.read()
+                    return response.status
+
+            try:
+                pages = [asyncio.create_task(fetch()) for _ in range(routes.BUILDS + 4)]
+                async with asyncio.timeout(30):
+                    await full.wait()
+                    busy = []
+                    for page in asyncio.as_completed(pages):
+                        busy.append(await page)
+                        if len(busy) == 4:
+                            break
+                assert busy == [503] * 4 and entered == routes.BUILDS
+            finally:
+                release.set()
+            assert sorted(await asyncio.gather(*pages)) == [200] * routes.BUILDS + [503] * 4

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 25
+BUILDS = 2  # run pages read and built at once: the default executor stays free for the store
+BUILD_WAIT = 30.0  # seconds a run page waits for its turn before the daemon says it is busy
 STATUSES = [s.value for s in RunStatus]
 NOTICES = {  # ?notice= codes a redirect may carry; the text is ours, never the request's
     "cancelling": "Cancel requested: running steps are being stopped.",
@@ -75,6 +77,7 @@ class Dashboard:
         self.templates.globals["version"] = __version__
         self.sampler = HealthSampler(daemon.metrics.registry)
         self.closing = asyncio.Event()  # set at shutdown: live streams end
+        self.builds = asyncio.Semaphore(BUILDS)
         self._definitions: OrderedDict[str, Definition] = OrderedDict()
         digest = hashlib.sha256()
         for path in sorted((HERE / "static").iterdir()):
@@ -304,8 +307,25 @@ async def _run(request: web.Request) -> RunRecord:
 
 
 async def _run_response(request: web.Request, template: str, **extra: Any) -> web.Response:
-    """A run's page or live fragment. Building it is CPU work proportional to the run (10,000
-    fan-out items: a few hundred milliseconds), so it happens in a thread, not on the loop."""
+    """A run's page or live fragment. Reading and building it is CPU work proportional to the
+    run (10,000 fan-out items: a few hundred milliseconds), so it happens in a thread, not on
+    the loop, and only BUILDS at a time: forty tabs on a huge run once queued forty builds in
+    the default executor, and every store read of the daemon (API, engine) waited behind them."""
+    dashboard = _dashboard(request)
+    try:
+        async with asyncio.timeout(BUILD_WAIT):
+            await dashboard.builds.acquire()
+    except TimeoutError:
+        raise web.HTTPServiceUnavailable(
+            text="The daemon is busy drawing other run pages; try again in a moment."
+        ) from None
+    try:
+        return await _build_run_response(request, template, **extra)
+    finally:
+        dashboard.builds.release()
+
+
+async def _build_run_response(request: web.Request, template: str, **extra: Any) -> web.Response:
     dashboard = _dashboard(request)
     daemon = dashboard.daemon
     run = await _run(request)
