@@ -392,3 +392,60 @@ async def test_run_pages_are_built_a_few_at_a_time_and_the_rest_are_told_busy(
             finally:
                 release.set()
             assert sorted(await asyncio.gather(*pages)) == [200] * routes.BUILDS + [503] * 4
+
+
+async def test_behind_a_tls_proxy_sign_in_and_buttons_work_and_other_sites_do_not(
+    tmp_path: Path,
+) -> None:
+    """A reverse proxy terminating TLS sends the browser's `Origin: https://...` to a daemon
+    that sees http: every sign-in was refused as cross-site. The proxy's X-Forwarded-Proto /
+    -Host count as the page's own origin; any other origin is still refused."""
+    import aiohttp
+
+    from mastermind.service.api import make_app
+    from mastermind.service.config import Config
+    from mastermind.service.daemon import Daemon
+    from tests.servers import serve
+
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    shutil.copy(ROOT / "workflows" / "approval.yaml", folder)
+    config = Config.model_validate(
+        {"workflows": folder, "store": {"state_dir": tmp_path / "state"}, "api": {"tokens": ["t"]}}
+    )
+    d = Daemon(config)
+    d.tokens = ["t"]
+    async with d.coordinator:
+        await d.load_workflows()
+        run_id = await d.coordinator.submit(d.catalog["approval"], {"change": "x"})
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with serve(make_app(d)) as url, aiohttp.ClientSession(cookie_jar=jar) as http:
+            proxy = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "mm.example.com"}
+            evil = {**proxy, "Origin": "https://evil.example"}
+            login = {"token": "t"}
+            async with http.post(f"{url}/ui/login", data=login, headers=evil) as refused:
+                assert refused.status == 403
+            same_host = {"X-Forwarded-Proto": "https", "Origin": url.replace("http:", "https:")}
+            async with http.post(
+                f"{url}/ui/login", data=login, headers=same_host, allow_redirects=False
+            ) as signed:
+                assert signed.status == 303
+            mine = {**proxy, "Origin": "https://mm.example.com"}
+            async with http.post(
+                f"{url}/ui/login", data=login, headers=mine, allow_redirects=False
+            ) as signed:
+                assert signed.status == 303
+                cookie = signed.cookies[session.COOKIE]
+                assert cookie["secure"]  # the browser used https: the cookie says so
+            sent = {"Cookie": f"{session.COOKIE}={cookie.value}"}  # as the proxy passes it on
+            async with http.get(f"{url}/ui/runs/{run_id}", headers=sent) as page:
+                csrf = (await page.text()).split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            cancel = f"{url}/ui/runs/{run_id}/cancel"
+            form = {"csrf": csrf}
+            async with http.post(cancel, data=form, headers={**evil, **sent}) as refused:
+                assert refused.status == 403
+            async with http.post(
+                cancel, data=form, headers={**mine, **sent}, allow_redirects=False
+            ) as cancelled:
+                assert cancelled.status == 303
+        assert (await d.coordinator.wait(run_id)).status == "cancelled"

@@ -198,8 +198,28 @@ def signed_in_as(request: web.Request) -> tuple[str, str] | None:
 
 def _same_origin(request: web.Request) -> None:
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    if origin is not None and origin not in _own_origins(request):
         raise web.HTTPForbidden(text="Cross-site requests are refused.")
+
+
+def _forwarded(request: web.Request, name: str) -> str | None:
+    """What a reverse proxy says the browser used (`X-Forwarded-Proto`/`-Host`)."""
+    value = request.headers.get(f"X-Forwarded-{name}", "").split(",", 1)[0].strip()
+    return value or None
+
+
+def _own_origins(request: web.Request) -> set[str]:
+    """The origins this page may have been served from: as the daemon sees the request, and
+    as a reverse proxy in front (TLS, another host name) says the browser sent it. Trusting
+    those headers is safe here: a cross-site page cannot add them to a request (they are not
+    CORS-safelisted), and every POST but the login also needs the session's CSRF token."""
+    schemes = {request.scheme, _forwarded(request, "Proto") or request.scheme}
+    hosts = {request.host, _forwarded(request, "Host") or request.host}
+    return {f"{scheme}://{host}" for scheme in schemes for host in hosts}
+
+
+def _secure(request: web.Request) -> bool:
+    return request.secure or _forwarded(request, "Proto") == "https"
 
 
 # ---------------------------------------------------------------------------------- sign in
@@ -236,7 +256,7 @@ async def login(request: web.Request) -> web.Response:
         path="/ui/",
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=_secure(request),
     )
     raise response
 
