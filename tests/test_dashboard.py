@@ -179,6 +179,17 @@ async def test_a_cancelled_attempt_ends_with_its_step_not_running_forever(
     assert bar.status == "cancelled" and "running" not in bar.title
 
 
+def test_a_fan_out_whose_items_all_ended_is_still_running_until_it_ends(load: Load) -> None:
+    from mastermind.store.base import RunRecord, StepRecord
+
+    definition = load("name: fan\nsteps:\n  each: {agent: noop, for_each: [1, 2]}\n")
+    run = RunRecord("r", "fan", definition.digest, "", "test.yaml", {}, status="running")
+    items = [StepRecord("r", "each", i, "succeeded", 1, 1.0, 2.0) for i in (0, 1)]
+    whole = StepRecord("r", "each", None, "running", 0, 1.0)
+    (each,) = run_view(definition, run, [whole, *items], []).steps
+    assert each.status == "running" and each.summary == "2/2 done"  # was drawn "queued"
+
+
 def test_the_socratic_reading_is_written_for_people() -> None:
     shown = reading(
         {

@@ -279,8 +279,8 @@ def run_view(
         counts = Counter(r.status for r in items) if group else Counter()
         if whole is not None and (not group or whole.status in STEP_FINAL or not items):
             status = whole.status
-        elif group and items:
-            status = "running" if counts.keys() - STEP_FINAL else "queued"
+        elif group and items:  # items started; the step ends when its last item's end is folded
+            status = "running"
         else:
             status = "pending"  # not reached yet
         view = StepView(
