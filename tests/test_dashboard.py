@@ -290,6 +290,9 @@ async def test_pages_filter_page_and_refuse_what_they_should(tmp_path: Path) -> 
             assert target.path == "/ui/login"
             assert parse_qs(target.query) == {"next": ["/ui/runs?status=failed"]}
             assert (await get("/ui/runs/table", headers={"X-Fragment": "1"}))[0] == 401
+            # the live stream too: an EventSource would take the sign-in page for its stream,
+            # give up for good, and leave the page looking live
+            assert (await get("/ui/stream", headers={"Accept": "text/event-stream"}))[0] == 401
             login = {"token": "t", "next": "//evil.example/"}
             async with http.post(f"{url}/ui/login", data=login, allow_redirects=False) as sent:
                 assert sent.status == 303 and sent.headers["Location"] == "/ui/runs"

@@ -171,7 +171,7 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
         return await handler(request)
     signed = signed_in_as(request)
     if signed is None:
-        if request.method == "GET" and "X-Fragment" not in request.headers:
+        if request.method == "GET" and not _for_a_script(request):
             target = "/ui/login?" + urlencode({"next": request.path_qs})
             raise web.HTTPSeeOther(target)
         raise web.HTTPUnauthorized(text="Your session has ended; sign in again.")
@@ -186,6 +186,14 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
                 "token). Reload the page and try again."
             )
     return await handler(request)
+
+
+def _for_a_script(request: web.Request) -> bool:
+    """A page's script asks (a fragment, or the live stream): a 401 it can act on, not a
+    redirect to the sign-in page it would take for its answer."""
+    return "X-Fragment" in request.headers or "text/event-stream" in request.headers.get(
+        "Accept", ""
+    )
 
 
 def signed_in_as(request: web.Request) -> tuple[str, str] | None:

@@ -95,6 +95,16 @@
         source = new EventSource(stream);
         source.addEventListener("open", refresh); // catch up on what changed while away
         source.addEventListener("change", refresh);
+        source.addEventListener("error", function () {
+          // Closed for good (the session ended: 401, or the daemon answered with an error):
+          // fetching the fragment signs in again on a 401; else try the stream again later.
+          if (!source || source.readyState !== EventSource.CLOSED) return;
+          source = null;
+          refresh();
+          window.setTimeout(function () {
+            if (document.visibilityState !== "hidden") connect();
+          }, 5000);
+        });
         source.addEventListener("end", function () {
           ended = true;
           disconnect();
