@@ -50,6 +50,9 @@ class CpuAgent(Agent[CpuParams]):
     """
 
     name = "cpu"
+    examples = (
+        {"function": "agents.examples:word_stats", "args": ["${{ steps.fetch.outputs.body }}"]},
+    )
     Params = CpuParams
     cpu_bound = True
 

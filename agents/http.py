@@ -43,6 +43,7 @@ class HttpAgent(Agent[HttpParams]):
     """Outputs `status`, `headers`, `url`, and `json` (JSON responses) or `body` (text)."""
 
     name = "http"
+    examples = ({"method": "GET", "url": "http://127.0.0.1:8080/health", "expect": [200]},)
     Params = HttpParams
 
     def __init__(

@@ -86,6 +86,13 @@ class LlmAgent(Agent[LlmParams]):
     socratic `validation` (with a counter-example when the claim does not follow)."""
 
     name = "llm"
+    examples = (
+        {
+            "prompt": "Is Socrates mortal?",
+            "validate_with": "socratic",
+            "premises": ["All humans are mortal.", "Socrates is a human."],
+        },
+    )
     Params = LlmParams
 
     def __init__(self, base_url: str = "", model: str = "", api_key: str = "") -> None:

@@ -16,6 +16,7 @@ class NoopAgent(Agent[NoopParams]):
     """Returns `value` unchanged: the cheapest possible step."""
 
     name = "noop"
+    examples = ({"value": "${{ inputs.names }}"},)
     Params = NoopParams
 
     async def run(self, params: NoopParams, ctx: StepContext) -> Any:
@@ -31,6 +32,7 @@ class FailAgent(Agent[FailParams]):
     """Fails with `message`; retryable if asked, so retry policies can be tried out."""
 
     name = "fail"
+    examples = ({"message": "the upstream service said no", "retryable": True},)
     Params = FailParams
 
     async def run(self, params: FailParams, ctx: StepContext) -> Any:

@@ -1,5 +1,9 @@
 """`python`: call `module:function` in-process: coroutines awaited, plain functions in a thread
-(or, with `inline: true`, called directly on the event loop)."""
+(or, with `inline: true`, called directly on the event loop).
+
+The module is imported from the environment, else from the workflow file's folder (so a
+`helpers.py` beside `flow.yaml` works as `function: "helpers:fn"` without installing anything).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import PurePath
 from typing import Any
 
 from pydantic import Field
@@ -46,7 +51,10 @@ class PythonAgent(Agent[PythonParams]):
     """
 
     name = "python"
+    examples = ({"function": "mypackage.tasks:fetch", "args": ["${{ item }}"], "context": True},)
     Params = PythonParams
+    # what a network or a busy service says when another attempt may well succeed
+    retryable_errors = (ConnectionError, TimeoutError)
 
     def __init__(self, threads: int = 64) -> None:
         # Its own threads: sync steps must not queue up the loop's default executor, which the
@@ -56,18 +64,22 @@ class PythonAgent(Agent[PythonParams]):
         # not once per item of a fan-out (an import lookup and getattr chain each time).
         self._resolved: dict[str, tuple[Callable[..., Any], bool]] = {}
 
-    def resolve(self, reference: str) -> tuple[Callable[..., Any], bool]:
-        """The callable `reference` names, and whether it is a coroutine function (cached)."""
-        found = self._resolved.get(reference)
+    def resolve(self, reference: str, folder: str | None = None) -> tuple[Callable[..., Any], bool]:
+        """The callable `reference` names (from the environment, else from `folder`), and
+        whether it is a coroutine function (cached)."""
+        key = reference if folder is None else f"{reference} beside {folder}"
+        found = self._resolved.get(key)
         if found is None:
-            function = import_callable(reference)  # a failure is not cached: it may be fixed
+            # a failure is not cached: it may be fixed
+            function = import_callable(reference, folder)
             found = (function, inspect.iscoroutinefunction(function))
             if len(self._resolved) < _MAX_RESOLVED:
-                self._resolved[reference] = found
+                self._resolved[key] = found
         return found
 
     async def run(self, params: PythonParams, ctx: StepContext) -> Any:
-        function, is_coroutine = self.resolve(params.function)
+        folder = str(PurePath(ctx.workflow_file).parent) if ctx.workflow_file else None
+        function, is_coroutine = self.resolve(params.function, folder)
         kwargs = params.kwargs
         if params.context:
             kwargs = dict(kwargs)

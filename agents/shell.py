@@ -71,6 +71,7 @@ class ShellAgent(Agent[ShellParams]):
     """Outputs `exit_code`, `stdout`, `stderr` (decoded as UTF-8), `truncated`."""
 
     name = "shell"
+    examples = ({"argv": ["echo", "${{ inputs.message }}"]},)
     Params = ShellParams
     literal_fields: ClassVar[tuple[str, ...]] = ("command",)
 

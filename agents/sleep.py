@@ -16,6 +16,7 @@ class SleepAgent(Agent[SleepParams]):
     """Sleeps for `duration`; outputs `{slept: seconds}`."""
 
     name = "sleep"
+    examples = ({"duration": "500ms"},)
     Params = SleepParams
 
     async def run(self, params: SleepParams, ctx: StepContext) -> Any:

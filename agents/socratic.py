@@ -86,6 +86,12 @@ class SocraticAgent(Agent[SocraticParams]):
     `explanation` (steps in words), `rejected` (premises with reasons), `premises` (as read)."""
 
     name = "socratic"
+    examples = (
+        {
+            "premises": ["All humans are mortal.", "Socrates is a human."],
+            "conclusion": "Socrates is mortal.",
+        },
+    )
     Params = SocraticParams
     cpu_bound = True
 

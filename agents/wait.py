@@ -20,6 +20,7 @@ class WaitAgent(Agent[WaitParams]):
     """Waits for `signal`; outputs `{signal, payload}` (payload is what the sender attached)."""
 
     name = "wait"
+    examples = ({"signal": "approve", "timeout": "10m"},)
     Params = WaitParams
 
     async def run(self, params: WaitParams, ctx: StepContext) -> Any:

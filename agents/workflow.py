@@ -22,6 +22,7 @@ class WorkflowAgent(Agent[WorkflowParams]):
     """Starts the sub-run, waits for it, and outputs its `outputs`; cancelling cancels it too."""
 
     name = "workflow"
+    examples = ({"workflow": "hello.yaml", "inputs": {"names": ["Ada"]}},)
     Params = WorkflowParams
 
     async def run(self, params: WorkflowParams, ctx: StepContext) -> Any:

@@ -79,9 +79,9 @@ async def test_the_function_is_resolved_once_for_a_whole_fan_out(
     resolved: list[str] = []
     from mastermind.engine.agent import import_callable as real
 
-    def counting(reference: str) -> Callable[..., Any]:
+    def counting(reference: str, folder: str | None = None) -> Callable[..., Any]:
         resolved.append(reference)
-        return real(reference)
+        return real(reference, folder)
 
     monkeypatch.setattr(agents.python, "import_callable", counting)
     async with Coordinator(registry) as coordinator:

@@ -21,7 +21,7 @@ NOT_FOR_RUN = (
     "prometheus_client",
     "watchfiles",
     "croniter",
-    "pysat",
+    "pycryptosat",
     "http.client",
     "urllib.request",
     "mastermind.service",

@@ -1,9 +1,12 @@
 """The layers only import downwards, and no two modules import each other (even indirectly).
 
 Layers, lowest first: `mastermind.errors`; `language` and `reasoning`; `store`; `engine`; the
-built-in `agents`; `service`; `cli`. A module may import its own layer and the ones below it.
-Imports under `if TYPE_CHECKING:` count for direction (a type is a dependency too) but not for
-cycles (they never run).
+built-in `agents`; `embed` (the public Python API) and `service`; `cli`. A module may import its
+own layer and the ones below it. Imports under `if TYPE_CHECKING:` count for direction (a type is
+a dependency too) but not for cycles (they never run).
+
+The package root is both ends: it defines `__version__` (any module may import it) and re-exports
+the public API lazily, through module `__getattr__`. So it must import nothing at run time.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 RANKS = {
-    "mastermind": 0,  # the package root: __version__ only
+    "mastermind": 0,  # the package root: __version__, and the public API resolved lazily
     "mastermind.errors": 0,
     "mastermind.language": 1,
     "mastermind.reasoning": 1,
     "mastermind.store": 2,
     "mastermind.engine": 3,
     "agents": 4,
+    "mastermind.embed": 5,
     "mastermind.service": 5,
     "mastermind.cli": 6,
     "mastermind.__main__": 7,
@@ -96,11 +100,25 @@ def test_imports_point_down_only() -> None:
     for name, path in sorted(modules.items()):
         rank = _rank(name)
         assert rank is not None
+        if name == "mastermind":
+            continue  # the root's type-only re-exports; test_package_root_is_lazy holds it
         for target, line, _ in _imports(ast.parse(path.read_text()), set(modules)):
             target_rank = _rank(target)
             if target_rank is not None and target_rank > rank:
                 upward.append(f"{path.relative_to(ROOT)}:{line}: {name} imports {target}")
     assert not upward, "upward imports:\n" + "\n".join(upward)
+
+
+def test_package_root_is_lazy() -> None:
+    """`import mastermind` imports no project module: the public API loads on first use."""
+    modules = _project()
+    root = ast.parse(modules["mastermind"].read_text())
+    eager = [target for target, _, runtime in _imports(root, set(modules)) if runtime]
+    assert not eager
+    import mastermind
+
+    for name in mastermind.__all__:
+        assert getattr(mastermind, name) is not None, name
 
 
 def test_no_import_cycles_between_modules() -> None:

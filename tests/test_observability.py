@@ -66,6 +66,7 @@ def test_metrics_count_what_happened() -> None:
     assert 'mastermind_steps_total{agent="flaky",status="succeeded",workflow="w"} 1.0' in text
     assert 'mastermind_steps_running{agent="flaky"} 0.0' in text
     assert "mastermind_build_info{" in text
+    assert "_created" not in text  # disable_created_metrics: no timestamp series per counter
 
 
 @needs_promtool

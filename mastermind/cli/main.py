@@ -1,7 +1,7 @@
 """The `mastermind` command line. The CLI owns the terminal: library code only logs.
 
 Exit codes: 0 success, 1 the work failed (invalid workflow, failed run), 2 usage error,
-130 interrupted.
+130 interrupted, 141 stdout closed early (e.g. by `| head`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mastermind import __version__
+from mastermind.cli.completion import add_completion_command, complete_files
 from mastermind.engine.agent import AgentRegistry
 from mastermind.errors import MastermindError, WorkflowError
 from mastermind.language.graph import to_dot, to_mermaid
@@ -22,6 +23,7 @@ from mastermind.language.loader import LoadReport, load_file, workflow_files
 from mastermind.language.schema import workflow_schema_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
 
 
 class UsageError(MastermindError):
@@ -36,20 +38,32 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = sub.add_parser("validate", help="check workflow files or folders")
-    validate.add_argument("paths", nargs="+", metavar="PATH")
+    complete_files(validate.add_argument("paths", nargs="+", metavar="PATH"))
     validate.add_argument("--format", choices=["text", "json"], default="text")
     validate.set_defaults(handler=cmd_validate)
 
-    schema = sub.add_parser("schema", help="print the JSON Schema of the workflow language")
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the workflow language, with every installed agent's "
+        "parameters",
+    )
     schema.set_defaults(handler=cmd_schema)
 
     graph = sub.add_parser("graph", help="print a workflow's step graph")
-    graph.add_argument("file")
+    complete_files(graph.add_argument("file"))
     graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
     graph.set_defaults(handler=cmd_graph)
 
     serve = sub.add_parser("serve", help="the daemon: API, metrics, runs (systemd Type=notify)")
-    serve.add_argument("--config", help="YAML config file (see config/mastermind.yaml)")
+    complete_files(
+        serve.add_argument("--config", help="YAML config file (see config/mastermind.yaml)")
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text for people, json (one object per line) for journald and Loki "
+        "(default: the config's log_format)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     socratic = sub.add_parser("socratic", help="interactive premise / challenge / conclude console")
@@ -74,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     add_worker_command(sub)
     add_client_commands(sub)
     add_inspect_command(sub)
+    add_completion_command(sub, _parser)
     return parser
 
 
@@ -111,7 +126,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the JSON Schema."""
-    sys.stdout.write(workflow_schema_text())
+    sys.stdout.write(workflow_schema_text(AgentRegistry()))  # plug-ins included
     return EXIT_OK
 
 
@@ -126,7 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM."""
     from mastermind.service.daemon import serve
 
-    return serve(args.config)
+    return serve(args.config, args.log_format)
 
 
 def cmd_socratic(args: argparse.Namespace) -> int:
@@ -166,6 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mastermind: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`mastermind runs list | head -1`): stop quietly, like other
+        # tools; stdout goes to /dev/null so the interpreter's last flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     return code
 
 

@@ -11,27 +11,29 @@ import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mastermind.cli.client import json_text
+from mastermind.cli.completion import complete_files
 from mastermind.cli.progress import Progress
 from mastermind.cli.store_options import add_state_dir, open_store
 from mastermind.engine.agent import AgentRegistry
-from mastermind.engine.coordinator import Coordinator, new_run_id
+from mastermind.engine.coordinator import Coordinator, new_run_id, restore_plan
 from mastermind.engine.run import RunResult
 from mastermind.engine.runtime import run_with_loop
 from mastermind.errors import InputError, MastermindError
 from mastermind.language.inputs import parse_cli_input
-from mastermind.language.loader import Definition, load_file
-from mastermind.store.base import Store
-from mastermind.store.events import RunStatus
+from mastermind.language.loader import Definition, load_file, load_text
+from mastermind.store.base import Store, expand_run_id
+from mastermind.store.events import Event, RunStatus, StepStatus
 
 
 def add_run_commands(sub: Any) -> None:
     """Register `run` and `resume` on the CLI's sub-command parser."""
     run = sub.add_parser("run", help="run a workflow here, without a daemon")
-    run.add_argument("file")
+    complete_files(run.add_argument("file"))
     run.add_argument(
         "-i",
         "--input",
@@ -49,7 +51,9 @@ def add_run_commands(sub: Any) -> None:
     run.set_defaults(handler=cmd_run)
 
     resume = sub.add_parser("resume", help="continue unfinished runs after a crash")
-    resume.add_argument("run_id", nargs="?", help="one run (default: every unfinished run)")
+    resume.add_argument(
+        "run_id", nargs="?", help="one run, any unique prefix of its id (default: every one)"
+    )
     resume.add_argument("-q", "--quiet", action="store_true")
     add_state_dir(resume)
     resume.set_defaults(handler=cmd_resume)
@@ -81,6 +85,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def start(coordinator: Coordinator) -> list[str]:
         await coordinator.submit(definition, inputs, run_id=run_id)
+        if not args.ephemeral and not args.quiet:
+            print(
+                f"mastermind: run {run_id} started (resume it after a crash with "
+                f"`mastermind resume {run_id[:12]}`)",
+                file=sys.stderr,
+            )
         return [run_id]
 
     sizes = {run_id: len(definition.steps)}
@@ -93,15 +103,31 @@ def cmd_resume(args: argparse.Namespace) -> int:
     registry = AgentRegistry()
 
     async def start(coordinator: Coordinator) -> list[str]:
-        started, skipped = await coordinator.resume_unfinished(
-            [args.run_id] if args.run_id else None
-        )
-        if args.run_id and args.run_id in skipped and "being run by" not in skipped[args.run_id]:
-            raise MastermindError(skipped[args.run_id])  # e.g. no such run: exit 1
+        store = coordinator.store
+        if args.run_id:
+            wanted = [await expand_run_id(store, args.run_id)]
+        else:
+            wanted = [r.run_id for r in await store.unfinished_runs() if r.parent is None]
+        waiting: list[str] = []
+        for run_id in list(wanted):
+            doubts = await in_doubt(coordinator, run_id)
+            if doubts:  # nobody here could answer the question: say how to, and leave it
+                wanted.remove(run_id)
+                waiting.append(run_id)
+                for step_id in doubts:
+                    print(_waiting_for_decision(run_id, step_id), file=sys.stderr)
+        started, skipped = await coordinator.resume_unfinished(wanted)
+        refused = skipped.get(wanted[0], "") if args.run_id and wanted else ""
+        if refused and "being run by" not in refused:
+            raise MastermindError(refused)  # e.g. already finished: exit 1
         for run_id, why in skipped.items():
             print(f"mastermind: {run_id} not resumed: {why}", file=sys.stderr)
+        if args.run_id and waiting:
+            raise MastermindError(f"run {waiting[0]} waits for a decision (see above)")
         if not started:
             print("mastermind: nothing to resume", file=sys.stderr)
+        for run_id in started:
+            print(f"mastermind: resuming {run_id}", file=sys.stderr)
         return started
 
     results = run_with_loop(_drive(open_store(args), registry, start, {}, quiet=args.quiet))
@@ -126,7 +152,42 @@ def _keep_leases(coordinator: Coordinator, store: Store) -> asyncio.Task[None] |
 TERMINATED = "terminated (SIGTERM); it stays resumable"
 
 
-def _report(results: list[RunResult]) -> int:
+async def in_doubt(coordinator: Coordinator, run_id: str) -> dict[str, int]:
+    """Steps declared `effect: at_most_once` that were running when the run's process stopped,
+    with how many of their instances are in doubt: only a person can say whether to redo them."""
+    record = await coordinator.store.get_run(run_id)
+    if record is None or record.finished or "at_most_once" not in record.definition:
+        return {}  # (the text test spares loading every workflow that cannot be in doubt)
+    definition = await asyncio.to_thread(
+        load_text, record.definition, record.file, coordinator.registry
+    )
+    plan = restore_plan(definition, await coordinator.store.steps(run_id))
+    return {step_id: len(restore.unknown) for step_id, restore in plan.items() if restore.unknown}
+
+
+def _waiting_for_decision(run_id: str, step_id: str) -> str:
+    return (
+        f"mastermind: run {run_id} not resumed: step {step_id} (effect: at_most_once) was "
+        "running when its process stopped, so whether its effect happened is unknown. Decide: "
+        f"`mastermind runs decide {run_id[:12]} {step_id} retry` runs it again, "
+        f"`mastermind runs decide {run_id[:12]} {step_id} skip` goes on without it "
+        "(a daemon serving the run takes the signal decide.STEP instead)"
+    )
+
+
+@dataclass(slots=True)
+class _Ended:
+    """A run's result, and the errors of its steps that failed (for the message on stderr)."""
+
+    run_id: str
+    status: str
+    outputs: Any
+    error: str | None
+    ok: bool
+    failures: dict[str, str]
+
+
+def _report(results: list[_Ended]) -> int:
     for result in results:
         if result.status == RunStatus.RUNNING:  # stopped here unfinished (SIGTERM, lease lost)
             print(f"mastermind: run {result.run_id} stopped here: {result.error}", file=sys.stderr)
@@ -138,9 +199,50 @@ def _report(results: list[RunResult]) -> int:
             print(json_text(result.outputs))
     elif results:
         print(json_text({r.run_id: {"status": r.status, "outputs": r.outputs} for r in results}))
+    for result in results:
+        # also with -q: why, on stderr, with the failed steps' own errors
+        if not result.ok and result.status != RunStatus.RUNNING:
+            details = "".join(f"\n  {step}: {error}" for step, error in result.failures.items())
+            print(
+                f"mastermind: run {result.run_id} {result.status}: {result.error}{details}",
+                file=sys.stderr,
+            )
     if any(r.status == RunStatus.CANCELLED for r in results):
         return 130
     return 0 if all(r.ok for r in results) else 1
+
+
+def _ended(result: RunResult, failures: dict[str, str]) -> _Ended:
+    return _Ended(result.run_id, result.status, result.outputs, result.error, result.ok, failures)
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    """`runs decide RUN STEP retry|skip`: resume a run whose at_most_once step is in doubt,
+    with the decision already given, and drive it to its end here."""
+    registry = AgentRegistry()
+
+    async def start(coordinator: Coordinator) -> list[str]:
+        run_id = await expand_run_id(coordinator.store, args.run_id)
+        doubts = await in_doubt(coordinator, run_id)
+        if args.step not in doubts:
+            asked = ", ".join(doubts) or "none"
+            raise MastermindError(
+                f"run {run_id}: step {args.step} is not waiting for a decision "
+                f"(steps waiting: {asked})"
+            )
+        started, skipped = await coordinator.resume_unfinished([run_id])
+        if not started:
+            raise MastermindError(f"run {run_id} not resumed: {skipped.get(run_id)}")
+        for _ in range(doubts[args.step]):  # one decision per instance in doubt
+            coordinator.signal(run_id, f"decide.{args.step}", args.decision)
+        for step_id in doubts:
+            if step_id != args.step:
+                print(_waiting_for_decision(run_id, step_id), file=sys.stderr)
+        print(f"mastermind: {run_id}: {args.step}: {args.decision}; resuming", file=sys.stderr)
+        return started
+
+    results = run_with_loop(_drive(open_store(args), registry, start, {}, quiet=args.quiet))
+    return _report(results)
 
 
 async def _drive(
@@ -150,7 +252,7 @@ async def _drive(
     sizes: dict[str, int],
     *,
     quiet: bool,
-) -> list[RunResult]:
+) -> list[_Ended]:
     """Open the store, start runs, show progress, wait; Ctrl-C cancels the runs cleanly."""
     loop = asyncio.get_running_loop()
     try:
@@ -165,6 +267,13 @@ async def _drive(
             for run_id, size in sizes.items():
                 progress.append(Progress(sys.stderr, run_id, size))
                 coordinator.subscribe(progress[-1])
+        failures: dict[str, dict[str, str]] = {}
+
+        def note_failure(event: Event) -> None:
+            if event.status == StepStatus.FAILED and event.step_id and event.error:
+                failures.setdefault(event.run_id, {}).setdefault(event.step_id, event.error)
+
+        coordinator.subscribe(note_failure)
         run_ids = await start(coordinator)
         if not quiet and not sizes:
             for run_id in run_ids:  # resumed runs: progress from here on
@@ -190,7 +299,8 @@ async def _drive(
         loop.add_signal_handler(signal.SIGINT, interrupt)
         loop.add_signal_handler(signal.SIGTERM, terminate)
         try:
-            return [await coordinator.wait(run_id) for run_id in run_ids]
+            ended = [await coordinator.wait(run_id) for run_id in run_ids]
+            return [_ended(result, failures.get(result.run_id, {})) for result in ended]
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             loop.remove_signal_handler(signal.SIGTERM)

@@ -10,7 +10,7 @@ from typing import Any
 
 from mastermind.cli.store_options import add_state_dir
 from mastermind.errors import MastermindError
-from mastermind.store.base import RunRecord, StepRecord
+from mastermind.store.base import RunRecord, StepRecord, expand_run_id
 
 
 def add_runs_command(sub: Any) -> None:
@@ -24,15 +24,31 @@ def add_runs_command(sub: Any) -> None:
     add_state_dir(listing)
     listing.set_defaults(handler=cmd_runs_list)
     show = verbs.add_parser("show", help="one run: steps, attempts, timings, errors")
-    show.add_argument("run_id")
+    show.add_argument("run_id", help="the run (any unique prefix of its id)")
     show.add_argument("--events", action="store_true", help="also print the event log")
     show.add_argument("--format", choices=["text", "json"], default="text")
     add_state_dir(show)
     show.set_defaults(handler=cmd_runs_show)
+    decide = verbs.add_parser(
+        "decide",
+        help="retry or skip an at_most_once step left in doubt by a crash, and resume the run",
+    )
+    decide.add_argument("run_id", help="the run (any unique prefix of its id)")
+    decide.add_argument("step", help="the step id")
+    decide.add_argument("decision", choices=["retry", "skip"])
+    decide.add_argument("-q", "--quiet", action="store_true", help="no progress, outputs only")
+    add_state_dir(decide)
+    decide.set_defaults(handler=_decide)
     prune = verbs.add_parser("prune", help="delete finished runs older than an age")
     prune.add_argument("--older-than", required=True, help="an age such as 30d or 12h")
     add_state_dir(prune)
     prune.set_defaults(handler=cmd_runs_prune)
+
+
+def _decide(args: argparse.Namespace) -> int:
+    from mastermind.cli.run import cmd_decide
+
+    return cmd_decide(args)
 
 
 def _when(at: float | None) -> str:
@@ -84,9 +100,9 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
         store = open_store(args)
         await store.open()
         try:
-            run = await store.get_run(args.run_id)
-            steps = await store.steps(args.run_id) if run else []
-            events = await store.events(args.run_id) if run and args.events else []
+            run = await store.get_run(await expand_run_id(store, args.run_id))
+            steps = await store.steps(run.run_id) if run else []
+            events = await store.events(run.run_id) if run and args.events else []
             return run, steps, events
         finally:
             await store.close()

@@ -10,10 +10,15 @@ through the entry-point group `mastermind.agents`.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
+import sys
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.machinery import PathFinder
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -211,6 +216,7 @@ class StepContext:
     services: StepServices = field(default_factory=StepServices.unavailable)
     logger: logging.Logger = log
     processes: ProcessRecorder = field(default_factory=_NotRecorded)
+    workflow_file: str = ""  # the workflow's file (its folder is on `python` steps' import path)
 
     @property
     def idempotency_key(self) -> str:
@@ -230,6 +236,8 @@ class Agent(ABC, Generic[P]):
     cpu_bound: ClassVar[bool] = False
     # Parameters that must be written literally: no ${{ }} (e.g. a shell command's text).
     literal_fields: ClassVar[tuple[str, ...]] = ()
+    # Sample `with:` mappings, shown by editors from the JSON Schema (`mastermind schema`).
+    examples: ClassVar[tuple[dict[str, Any], ...]] = ()
     # Errors besides StepError(retryable=True) that another attempt may cure.
     retryable_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
@@ -326,17 +334,44 @@ def _import(path: str) -> Any:
         raise UnknownAgentError(f"cannot load agent {path}: {exc}") from None
 
 
-def import_callable(reference: str) -> Callable[..., Any | Awaitable[Any]]:
-    """Resolve `package.module:function` (as written in a step) to a callable."""
+def import_callable(reference: str, folder: str | None = None) -> Callable[..., Any]:
+    """Resolve `package.module:function` (as written in a step) to a callable: from the
+    environment, else from `folder` (the workflow file's folder)."""
     module_name, sep, attribute = reference.partition(":")
     if not sep or not module_name or not attribute:
         raise StepError(f"expected module:function, found {reference!r}")
     try:
-        target: Any = importlib.import_module(module_name)
+        target: Any = _import_module(module_name, folder)
         for part in attribute.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
-        raise StepError(f"cannot import {reference}: {exc}") from None
+        where = f" (nor from {folder})" if folder else ""
+        raise StepError(f"cannot import {reference}{where}: {exc}") from None
     if not callable(target):
         raise StepError(f"{reference} is not callable")
     return target  # type: ignore[no-any-return]
+
+
+def _import_module(name: str, folder: str | None) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        top = name.partition(".")[0]
+        if folder is None or exc.name != top:
+            raise
+        spec = PathFinder.find_spec(top, [folder])  # the top-level module or package, only there
+        if spec is None or spec.loader is None:
+            raise
+        with _folder_imports:
+            if top not in sys.modules:
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[top] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[top]
+                    raise
+        return importlib.import_module(name)  # a submodule imports through the package's path
+
+
+_folder_imports = threading.Lock()  # python steps import from worker threads too

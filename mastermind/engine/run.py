@@ -36,6 +36,7 @@ from mastermind.errors import (
     StoreFailure,
 )
 from mastermind.language.expressions import STATUS_KEY
+from mastermind.language.templates import render_partial
 from mastermind.store.events import Event, RunStatus, StepStatus
 
 if TYPE_CHECKING:
@@ -385,6 +386,7 @@ class RunExecution:
         elif failed or any(s.status == StepStatus.CANCELLED for s in self._states.values()):
             status = RunStatus.FAILED
             error = "failed steps: " + ", ".join(failed) if failed else "steps were cancelled"
+            outputs = render_partial(self.definition.outputs, self._env)  # what could be
         else:
             try:
                 outputs = self.definition.outputs.render(self._env)
@@ -773,6 +775,7 @@ class RunExecution:
                 services=env.services(self),
                 logger=env.log,
                 processes=_AttemptProcesses(self, step, index, attempt),
+                workflow_file=self.definition.location or self.definition.file,
             )
             held = 0
             scope: asyncio.Timeout | None = None

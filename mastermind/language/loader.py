@@ -160,6 +160,12 @@ def workflow_files(paths: Iterable[str | FsPath]) -> list[FsPath]:
 # ---------------------------------------------------------------------------------------- shape
 
 
+def shape_problems(exc: ValidationError, source: Source, model: type[BaseModel]) -> list[Problem]:
+    """Positioned problems, with a did-you-mean for misspelt fields, for a pydantic error about
+    `source`'s data validated as `model` (the daemon's config uses it too)."""
+    return list(_shape_problems(exc, source, model))
+
+
 def _shape_problems(
     exc: ValidationError, source: Source, model: type[BaseModel], prefix: Path = ()
 ) -> Iterator[Problem]:

@@ -79,6 +79,17 @@ class MappingOf(Template):
             yield from value.expressions((*path, key))
 
 
+def render_partial(template: Template, env: Env) -> Any:
+    """What can be rendered: each top-level entry of a mapping on its own, None where an
+    expression fails (a failed run keeps the outputs it could compute)."""
+    if isinstance(template, MappingOf):
+        return {key: render_partial(value, env) for key, value in template.items.items()}
+    try:
+        return template.render(env)
+    except ExpressionError:
+        return None
+
+
 @dataclass(slots=True)
 class SequenceOf(Template):
     items: list[Template]

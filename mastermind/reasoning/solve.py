@@ -1,4 +1,5 @@
-"""Deciding consistency and entailment exactly, with a SAT solver (PySAT, MiniSat 2.2).
+"""Deciding consistency and entailment exactly, with a SAT solver (CryptoMiniSat, through
+its own bindings, pycryptosat).
 
 Categorical sentences are monadic first-order logic. A monadic sentence set has a model iff it
 has one whose individuals are the named ones plus one witness per categorical subformula
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from pysat.solvers import Solver  # type: ignore[import-untyped]
+from pycryptosat import Solver  # type: ignore[import-not-found]
 
 from mastermind.reasoning.formulas import (
     THING,
@@ -67,7 +68,10 @@ class Reasoner:
             selector = self.fresh()
             self.selectors.append(selector)
             self.clauses.append([-selector, literal])
-        self._solver = Solver(name="minisat22", bootstrap_with=self.clauses)
+        self._solver = Solver(threads=1)
+        self._solver.add_clauses(self.clauses)
+        self._declared = 0  # variables 1.._declared are known to the solver
+        self._solution: tuple[bool | None, ...] = ()  # of the last satisfiable call, by variable
         self._sent = len(self.clauses)
 
     # ------------------------------------------------------------------------ encoding
@@ -175,11 +179,17 @@ class Reasoner:
             for clause in self.clauses[self._sent :]:
                 self._solver.add_clause(clause)
             self._sent = len(self.clauses)
+        if self._declared < self._next - 1:
+            # CryptoMiniSat refuses an assumption on a variable no clause mentions (a fresh
+            # literal may be assumed before any clause uses it): declare them with tautologies
+            for var in range(self._declared + 1, self._next):
+                self._solver.add_clause([var, -var])
+            self._declared = self._next - 1
 
     # ------------------------------------------------------------------------ questions
 
     def close(self) -> None:
-        self._solver.delete()
+        """Nothing to release by hand: the binding frees the solver with the object."""
 
     def __enter__(self) -> Reasoner:
         return self
@@ -189,7 +199,9 @@ class Reasoner:
 
     def solve(self, assumptions: Sequence[int]) -> bool:
         self._flush()
-        return bool(self._solver.solve(assumptions=list(assumptions)))
+        satisfiable, solution = self._solver.solve(list(assumptions))
+        self._solution = solution or ()
+        return bool(satisfiable)
 
     def satisfiable(self, indices: Sequence[int], extra: Sequence[int] = ()) -> bool:
         """Can the formulas at `indices` (and the literals `extra`) all be true at once?"""
@@ -197,12 +209,14 @@ class Reasoner:
 
     def core(self, indices: Sequence[int]) -> list[int]:
         """After an unsatisfiable `satisfiable(indices)`: a subset that is already contradictory."""
-        core = set(self._solver.get_core() or [])
-        return [i for i in indices if self.selectors[i] in core]
+        # the conflict is a clause of negated assumptions that cannot all hold together
+        conflict = {-literal for literal in self._solver.get_conflict()}
+        core = [i for i in indices if self.selectors[i] in conflict]
+        return core
 
     def model(self) -> Interpretation:
         """After a satisfiable call: the situation the solver found."""
-        assignment = {lit for lit in (self._solver.get_model() or []) if lit > 0}
+        assignment = {var for var, value in enumerate(self._solution) if value}
         true_atoms = set()
         individuals: dict[str, set[str]] = {i: set() for i in self.individuals if i != QUERY}
         for (kind, name), var in self.variables.items():

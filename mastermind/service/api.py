@@ -20,10 +20,11 @@ from aiohttp import web
 
 from mastermind import __version__
 from mastermind.errors import InputError, InvalidInputData, RunExists
+from mastermind.service.bodies import BodyError, Hook, Signal, SubmitRun, ValidateText, parse
 from mastermind.service.triggers import SIGNATURE_HEADER, check_delivery, delivery_run_id, verify
 from mastermind.service.ui import is_dashboard_path, mount
 from mastermind.service.validation import validate
-from mastermind.store.base import fold_texts
+from mastermind.store.base import AmbiguousRunId, RunNotInStore, expand_run_id, fold_texts
 from mastermind.store.events import RUN_FINAL, Event
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into a JSON error; log the unexpected ones."""
     try:
         return await handler(request)
+    except BodyError as exc:
+        return problem(422, str(exc))
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[DAEMON].config.api.max_body_bytes
         return problem(413, f"the request body is larger than {limit} bytes")
@@ -109,13 +112,8 @@ def run_json(run: Any) -> dict[str, Any]:
 
 async def submit_run(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    body = await json_body(request)
-    name = body.get("workflow")
-    inputs = body.get("inputs", {})
-    if not isinstance(name, str) or not name:
-        return problem(422, "`workflow` (a workflow name) is required")
-    if not isinstance(inputs, dict):
-        return problem(422, "`inputs` must be an object")
+    body = parse(SubmitRun, await json_body(request))
+    name, inputs = body.workflow, body.inputs
     definition = daemon.catalog.get(name)
     if definition is None:
         return problem(404, f"no workflow named {name!r}", known=sorted(daemon.catalog))
@@ -166,7 +164,12 @@ async def list_runs(request: web.Request) -> web.Response:
 
 async def get_run(request: web.Request) -> web.Response:
     store = request.app[DAEMON].store
-    run = await store.get_run(request.match_info["run_id"])
+    try:  # any unique prefix of the id, as on the command line
+        run = await store.get_run(await expand_run_id(store, request.match_info["run_id"]))
+    except AmbiguousRunId as exc:
+        return problem(409, str(exc))
+    except RunNotInStore:
+        run = None
     if run is None:
         return problem(404, "no such run")
     texts = await store.event_log(run.run_id)
@@ -217,13 +220,13 @@ async def cancel_run(request: web.Request) -> web.Response:
 async def signal_run(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     run_id, name = request.match_info["run_id"], request.match_info["name"]
-    body = await json_body(request)
+    body = parse(Signal, await json_body(request))
     run = await daemon.store.get_run(run_id)
     if run is None:
         return problem(404, "no such run")
     if run.finished:
         return problem(409, f"the run already {run.status}")
-    if not daemon.coordinator.signal(run_id, name, body.get("payload")):
+    if not daemon.coordinator.signal(run_id, name, body.payload):
         return problem(409, "the run is not running in this daemon")
     return web.json_response({"run_id": run_id, "signal": name}, status=202)
 
@@ -391,10 +394,8 @@ async def webhook(request: web.Request) -> web.Response:
             break
     else:
         return problem(401, f"missing or wrong {SIGNATURE_HEADER}")
-    payload = await json_body(request)
-    if not isinstance(payload.get("inputs", {}), dict):
-        return problem(422, 'the body is a JSON object: {"inputs": {...}}')
-    inputs = {**trigger.inputs, **payload.get("inputs", {})}
+    payload = parse(Hook, await json_body(request))
+    inputs = {**trigger.inputs, **payload.inputs}
     if daemon.draining:
         return problem(409, "the daemon is shutting down")
     if (full := at_capacity(daemon)) is not None:
@@ -434,8 +435,7 @@ async def validate_workflow(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     text = await read_body(request)
     if request.content_type == "application/json":
-        body = await json_body(request)
-        text = str(body.get("text", "")).encode()
+        text = parse(ValidateText, await json_body(request)).text.encode()
     verdict = await validate(text, daemon.coordinator.registry)  # off the event loop
     if not verdict.valid:
         return web.json_response({"valid": False, "problems": verdict.problems}, status=400)

@@ -32,6 +32,7 @@ from mastermind.service.api import make_app
 from mastermind.service.chores import Chores
 from mastermind.service.config import Config, load_config
 from mastermind.service.leases import LeaseKeeper
+from mastermind.service.logs import LogFormat, configure_logging
 from mastermind.service.metrics import Metrics
 from mastermind.service.triggers import CronScheduler
 from mastermind.store.base import Store
@@ -131,7 +132,10 @@ class Daemon:
         self.scheduler.reschedule()
         for problem in report.problems:
             log.error("workflow not loaded: %s", problem)
-        log.info("serving %d workflow(s) from %s", len(catalog), folder)
+        if catalog:
+            log.info("serving %d workflow(s) from %s", len(catalog), folder)
+        else:  # e.g. a config copied without its workflows folder: say so, loudly
+            log.warning("serving no workflows: none loaded from %s", folder)
 
     def _load_tokens(self) -> None:
         tokens = list(self.config.api.tokens)
@@ -339,14 +343,12 @@ class Daemon:
         await Worker(self.coordinator, store, capacity=self.config.limits.runs).run(stop)
 
 
-def serve(config_path: str | None) -> int:
+def serve(config_path: str | None, log_format: LogFormat | None = None) -> int:
     """Entry point of `mastermind serve`."""
     from mastermind.engine.runtime import run_with_loop
 
     config = load_config(config_path)
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(config.log_level, log_format or config.log_format)
     return int(run_with_loop(Daemon(config, config_path).serve()))
 
 

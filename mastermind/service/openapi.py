@@ -1,10 +1,33 @@
-"""The OpenAPI 3.1 document of the HTTP API (served at /api/v1/openapi.json)."""
+"""The OpenAPI 3.1 document of the HTTP API (served at /api/v1/openapi.json).
+
+Request and response bodies are the pydantic models of service/bodies.py, which the handlers
+validate with: the document is generated from them and cannot drift from the server.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
 from mastermind import __version__
+from mastermind.service.bodies import (
+    REQUESTS,
+    RESPONSES,
+    Accepted,
+    Cancelling,
+    Health,
+    Hook,
+    RunDetail,
+    RunList,
+    Signal,
+    SignalSent,
+    SubmitRun,
+    ValidateText,
+    Validation,
+    WorkflowList,
+)
 
 _ERROR = {
     "description": "an error",
@@ -12,11 +35,28 @@ _ERROR = {
 }
 
 
-def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": schema or {"type": "object"}}},
-    }
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(description: str, model: type[BaseModel] | None = None) -> dict[str, Any]:
+    """A JSON response; without a model (the inspector's), any object."""
+    schema = _ref(model) if model is not None else {"type": "object"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _request(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def schemas() -> dict[str, Any]:
+    """The JSON Schemas of every body, as OpenAPI components."""
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (model, "validation") for model in (*REQUESTS, *RESPONSES)
+    ]
+    _, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    found: dict[str, Any] = top.get("$defs", {})
+    return found
 
 
 def _path_param(name: str) -> dict[str, Any]:
@@ -45,23 +85,7 @@ def document() -> dict[str, Any]:
         "info": {"title": "mastermind", "version": __version__},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "status"],
-                    "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
-                },
-                "Submit": {
-                    "type": "object",
-                    "required": ["workflow"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "workflow": {"type": "string", "minLength": 1},
-                        "inputs": {"type": "object"},
-                    },
-                },
-                "Signal": {"type": "object", "properties": {"payload": {}}},
-            },
+            "schemas": schemas(),
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -69,13 +93,8 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "Submit a run",
                     "operationId": "submitRun",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Submit"}}
-                        },
-                    },
-                    "responses": {"201": _json("accepted"), **errors},
+                    "requestBody": _request(SubmitRun),
+                    "responses": {"201": _json("accepted", Accepted), **errors},
                 },
                 "get": {
                     "summary": "List runs",
@@ -94,15 +113,15 @@ def document() -> dict[str, Any]:
                             "schema": {"type": "integer", "minimum": 0, "maximum": 1000000000},
                         },
                     ],
-                    "responses": {"200": _json("runs, newest first"), **errors},
+                    "responses": {"200": _json("runs, newest first", RunList), **errors},
                 },
             },
             "/api/v1/runs/{run_id}": {
                 "get": {
-                    "summary": "A run with its steps",
+                    "summary": "A run with its steps (any unique prefix of its id)",
                     "operationId": "getRun",
                     "parameters": [run_id],
-                    "responses": {"200": _json("the run"), **errors},
+                    "responses": {"200": _json("the run", RunDetail), **errors},
                 },
             },
             "/api/v1/runs/{run_id}/cancel": {
@@ -110,7 +129,7 @@ def document() -> dict[str, Any]:
                     "summary": "Cancel a run",
                     "operationId": "cancelRun",
                     "parameters": [run_id],
-                    "responses": {"202": _json("cancelling"), **errors},
+                    "responses": {"202": _json("cancelling", Cancelling), **errors},
                 },
             },
             "/api/v1/runs/{run_id}/signals/{name}": {
@@ -118,13 +137,8 @@ def document() -> dict[str, Any]:
                     "summary": "Send a signal to a run",
                     "operationId": "signalRun",
                     "parameters": [run_id, _path_param("name")],
-                    "requestBody": {
-                        "required": False,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Signal"}}
-                        },
-                    },
-                    "responses": {"202": _json("delivered"), **errors},
+                    "requestBody": _request(Signal, required=False),
+                    "responses": {"202": _json("delivered", SignalSent), **errors},
                 },
             },
             "/api/v1/runs/{run_id}/events": {
@@ -145,18 +159,25 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Workflows served, and files that failed to load",
                     "operationId": "listWorkflows",
-                    "responses": {"200": _json("workflows"), **errors},
+                    "responses": {"200": _json("workflows", WorkflowList), **errors},
                 },
             },
             "/api/v1/workflows/validate": {
                 "post": {
-                    "summary": "Validate a workflow (YAML text)",
+                    "summary": 'Validate a workflow: its YAML text, or {"text": ...} as JSON',
                     "operationId": "validateWorkflow",
                     "requestBody": {
                         "required": True,
-                        "content": {"text/yaml": {"schema": {"type": "string"}}},
+                        "content": {
+                            "text/yaml": {"schema": {"type": "string"}},
+                            "application/json": {"schema": _ref(ValidateText)},
+                        },
                     },
-                    "responses": {"200": _json("valid"), **errors},
+                    "responses": {
+                        "200": _json("valid", Validation),
+                        "400": _json("invalid: the problems", Validation),
+                        **{code: e for code, e in errors.items() if code != "400"},
+                    },
                 },
             },
             "/api/v1/hooks/{workflow}": {
@@ -175,13 +196,10 @@ def document() -> dict[str, Any]:
                             )
                         ),
                     ],
-                    "requestBody": {
-                        "required": False,
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
+                    "requestBody": _request(Hook, required=False),
                     "responses": {
-                        "201": _json("accepted"),
-                        "200": _json("a delivery already taken: the run it started"),
+                        "201": _json("accepted", Accepted),
+                        "200": _json("a delivery already taken: the run it started", Accepted),
                         **errors,
                     },
                 },
@@ -212,7 +230,13 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "This document",
                     "operationId": "openapi",
-                    "responses": {"200": _json("OpenAPI"), **errors},
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **errors,
+                    },
                 },
             },
             "/healthz": {
@@ -220,7 +244,7 @@ def document() -> dict[str, Any]:
                     "summary": "Alive",
                     "operationId": "healthz",
                     "security": open_security,
-                    "responses": {"200": _json("alive")},
+                    "responses": {"200": _json("alive", Health)},
                 }
             },
             "/readyz": {
@@ -228,7 +252,7 @@ def document() -> dict[str, Any]:
                     "summary": "Ready to serve",
                     "operationId": "readyz",
                     "security": open_security,
-                    "responses": {"200": _json("ready"), "503": _ERROR},
+                    "responses": {"200": _json("ready", Health), "503": _ERROR},
                 }
             },
             "/metrics": {

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from mastermind.errors import OutputRejected
+from mastermind.errors import MastermindError, OutputRejected
 from mastermind.language.expressions import data_problem
 from mastermind.store.events import RUN_FINAL, STEP_FINAL, Event, RunStatus, StepStatus
 
@@ -172,6 +172,18 @@ class Store(ABC):
     ) -> list[RunRecord]:
         """Runs, newest first."""
 
+    async def run_ids_starting_with(self, prefix: str, limit: int = 2) -> list[str]:
+        """Up to `limit` run ids that start with `prefix`, in order (stores with an index on
+        run ids override this scan)."""
+        found: list[str] = []
+        offset = 0
+        while True:
+            page = await self.list_runs(limit=1000, offset=offset)
+            found.extend(r.run_id for r in page if r.run_id.startswith(prefix))
+            if len(page) < 1000:
+                return sorted(found)[:limit]
+            offset += len(page)
+
     @abstractmethod
     async def steps(self, run_id: str) -> list[StepRecord]:
         """Every step record of a run, in the order they were first seen."""
@@ -216,3 +228,24 @@ class Store(ABC):
         for status in (RunStatus.QUEUED, RunStatus.RUNNING):
             found.extend(await self.list_runs(status=status, limit=1_000_000))
         return found
+
+
+class AmbiguousRunId(MastermindError):
+    """A run id prefix that matches more than one run."""
+
+
+async def expand_run_id(store: Store, given: str) -> str:
+    """The one run whose id is `given` or starts with it (ids are long: a prefix is enough)."""
+    if await store.get_run(given) is not None:
+        return given
+    found = await store.run_ids_starting_with(given, limit=6) if given else []
+    if not found:
+        raise RunNotInStore(f"no run {given} in the store")
+    if len(found) > 1:
+        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+        raise AmbiguousRunId(f"run id prefix {given!r} is ambiguous: {shown}")
+    return found[0]
+
+
+class RunNotInStore(MastermindError):
+    """No run has that id (or id prefix)."""

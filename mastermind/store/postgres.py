@@ -20,9 +20,9 @@ import json
 import os
 import socket
 import time
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import orjson
 
 from mastermind.errors import MastermindError, OutputRejected, RunExists, StaleLease
@@ -34,6 +34,22 @@ from mastermind.store.base import (
     refuse_lost_numbers,
 )
 from mastermind.store.events import RUN_FINAL, Event, RunStatus
+
+if TYPE_CHECKING:
+    import asyncpg
+
+
+def _driver() -> ModuleType:
+    """asyncpg, imported on first use: the SQLite-only install does not have it."""
+    try:
+        import asyncpg as driver
+    except ImportError:
+        raise MastermindError(
+            "the PostgreSQL store needs asyncpg: pip install 'mastermind[postgres]'"
+        ) from None
+    module: ModuleType = driver
+    return module
+
 
 CHANNEL = "mastermind_work"
 
@@ -103,6 +119,7 @@ class PostgresStore(Store):
         pool_size: int = 4,
         command_timeout: float = 30.0,
     ) -> None:
+        _driver()  # fail here, with the extra's name, not at the first query
         if not schema.replace("_", "").isalnum():
             raise ValueError(f"schema must be a plain identifier, found {schema!r}")
         self.dsn = dsn
@@ -134,7 +151,7 @@ class PostgresStore(Store):
         finally:
             await bootstrap.close()
         # a startup setting, so the pool's RESET ALL on release keeps it
-        self._pool = await asyncpg.create_pool(
+        self._pool = await _driver().create_pool(
             self.dsn,
             min_size=1,
             max_size=self.pool_size,
@@ -152,7 +169,7 @@ class PostgresStore(Store):
         return f"mastermind {self.owner}"[:63]
 
     async def _connect(self) -> asyncpg.Connection:
-        return await asyncpg.connect(
+        return await _driver().connect(
             self.dsn,
             timeout=self.command_timeout,
             command_timeout=self.command_timeout,
@@ -457,6 +474,15 @@ class PostgresStore(Store):
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM runs WHERE run_id=$1", run_id)
         return _record(row) if row is not None else None
+
+    async def run_ids_starting_with(self, prefix: str, limit: int = 2) -> list[str]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT run_id FROM runs WHERE starts_with(run_id, $1) ORDER BY run_id LIMIT $2",
+                prefix,
+                limit,
+            )
+        return [row["run_id"] for row in rows]
 
     async def list_runs(
         self,

@@ -395,6 +395,13 @@ class SqliteStore(Store):
         rows = await self._read(lambda c: c.execute(sql, (*args, limit, offset)).fetchall())
         return [_run(row) for row in rows]
 
+    async def run_ids_starting_with(self, prefix: str, limit: int = 2) -> list[str]:
+        """A range scan of the primary key."""
+        sql = "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT ?"
+        bounds = (prefix, prefix + "\U0010ffff", limit)
+        rows = await self._read(lambda c: c.execute(sql, bounds).fetchall())
+        return [row[0] for row in rows]
+
     async def steps(self, run_id: str) -> list[StepRecord]:
         """Step records, folded from the run's event log (the one source of truth); read,
         decoded and folded in the reader thread (tens of ms for a 20,000-item run)."""
