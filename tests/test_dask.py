@@ -123,7 +123,7 @@ name: slow
 steps:
   spin:
     agent: cpu
-    timeout: 300ms
+    timeout: 5s  # long enough for a loaded worker to start it; it spins until cancelled
     with: {{function: "tests.dask_steps:report_and_spin", args: [{port}], executor: dask,
             scheduler: "{cluster.address}"}}
 """
