@@ -3,6 +3,7 @@ refused at submission, naming the input, by the coordinator, the CLI and the API
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,15 @@ from mastermind.language.inputs import resolve_inputs
 from mastermind.language.loader import load_text
 from tests.daemon_harness import RunningDaemon, daemon
 from tests.test_cli import mastermind
+
+
+def nested(levels: int) -> list[Any]:
+    """Arrays `levels` deep: [[...[]...]]."""
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
 
 WORKFLOW = """
 name: numbers
@@ -32,6 +42,7 @@ BAD = [
     ("n", 2**63, "outside the range"),
     ("n", -(2**63) - 1, "outside the range"),
     ("data", {"deep": [1, {"v": float("nan")}]}, "data.deep[1].v: nan is not a finite number"),
+    ("data", {"v": nested(128)}, "data: nested deeper than 128 levels"),
 ]
 
 
@@ -53,7 +64,11 @@ def test_numbers_the_stores_cannot_keep_are_refused(
 
 
 def test_the_edges_of_the_range_are_accepted(spec: Any) -> None:
-    edges = {"x": 1.7976931348623157e308, "n": 2**63 - 1, "data": {"low": -(2**63)}}
+    edges = {
+        "x": 1.7976931348623157e308,
+        "n": 2**63 - 1,
+        "data": {"low": -(2**63), "deep": nested(127)},
+    }
     assert resolve_inputs(spec, edges) == edges
 
 
@@ -71,6 +86,29 @@ def test_cli_run_refuses_the_input_by_name(numbers_file: Path, text: str) -> Non
     assert done.returncode != 0
     assert f"input '{name}'" in done.stderr, done.stderr
     assert done.stdout == ""  # nothing printed, certainly not `Infinity`
+
+
+@pytest.mark.parametrize("levels", [129, 5000])
+def test_cli_refuses_absurd_nesting_by_name(numbers_file: Path, levels: int) -> None:
+    # 5000 levels: json's C scanner raised RecursionError, a traceback from run and submit;
+    # 129..254 reached orjson in the store ("TypeError: Recursion limit reached")
+    text = "data=" + "[" * levels + "]" * levels
+    for args in (
+        ("run", str(numbers_file), "-q"),
+        ("submit", "numbers", "--url", "http://127.0.0.1:9"),
+    ):
+        done = mastermind(*args, "-i", text)
+        assert done.returncode == 1, done.stderr
+        assert "input 'data'" in done.stderr and "nested" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_a_deep_input_the_stores_keep_runs(numbers_file: Path, tmp_path: Path) -> None:
+    deep = json.dumps({"v": nested(127)})
+    done = mastermind(
+        "run", str(numbers_file), "-q", "--state-dir", str(tmp_path / "s"), "-i", f"data={deep}"
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_cli_submit_refuses_before_sending() -> None:
@@ -92,7 +130,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
 
 @pytest.mark.parametrize(
     ("raw_value", "name"),
-    [("1e400", "x"), ("NaN", "x"), ("-Infinity", "x"), (str(2**63), "n"), ("[1e999]", "data")],
+    [
+        ("1e400", "x"),
+        ("NaN", "x"),
+        ("-Infinity", "x"),
+        (str(2**63), "n"),
+        ("[1e999]", "data"),
+        # before: 500, orjson's "Recursion limit reached" in the store
+        pytest.param("[" * 300 + "]" * 300, "data", id="nested-300"),
+    ],
 )
 def test_api_answers_400_naming_the_input(served: RunningDaemon, raw_value: str, name: str) -> None:
     if name == "data":

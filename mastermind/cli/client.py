@@ -126,9 +126,12 @@ def json_text(value: Any) -> str:
         raise MastermindError("the outputs hold a number JSON cannot express") from None
 
 
-def _value(text: str) -> Any:
+def _value(text: str, what: str) -> Any:
+    """`text` as JSON, else as a string; `what` names it in the error for absurd nesting."""
     try:
         return json.loads(text)
+    except RecursionError:  # json's C scanner recurses: deeper than the stores keep anyway
+        raise InvalidInputData(f"{what}: nested too deeply to read") from None
     except ValueError:
         return text
 
@@ -137,12 +140,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = Client(args.url, args.token)
     inputs: dict[str, Any] = {}
     if args.inputs:
-        inputs.update(json.loads(Path(args.inputs).read_text()))
+        try:
+            loaded = json.loads(Path(args.inputs).read_text())
+        except (OSError, ValueError, RecursionError) as exc:
+            raise MastermindError(f"cannot read inputs from {args.inputs}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise MastermindError(f"{args.inputs} must hold a JSON object")
+        inputs.update(loaded)
     for assignment in args.input:
         key, sep, text = assignment.partition("=")
         if not sep:
             raise MastermindError(f"expected key=value, found {assignment!r}")
-        inputs[key] = _value(text)
+        inputs[key] = _value(text, f"input {key!r}")
     for name, value in inputs.items():
         problem = data_problem(value, name)
         if problem is not None:
@@ -180,7 +189,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_signal(args: argparse.Namespace) -> int:
-    payload = _value(args.payload) if args.payload is not None else None
+    payload = _value(args.payload, "the payload") if args.payload is not None else None
     Client(args.url, args.token).call(
         "POST", f"/api/v1/runs/{args.run_id}/signals/{args.name}", {"payload": payload}
     )

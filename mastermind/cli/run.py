@@ -64,7 +64,7 @@ def _inputs(definition: Definition, args: argparse.Namespace) -> dict[str, Any]:
     if args.inputs:
         try:
             loaded = json.loads(Path(args.inputs).read_text())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise InputError(f"cannot read inputs from {args.inputs}: {exc}") from None
         if not isinstance(loaded, dict):
             raise InputError(f"{args.inputs} must hold a JSON object")

@@ -400,16 +400,26 @@ def number_problem(value: Any) -> str | None:
     return None
 
 
+# Arrays and objects inside one another: orjson (both stores' encoder) stops at 255 levels of
+# a whole stored document, which wraps a value in a few levels of its own.
+MAX_DATA_DEPTH = 128
+
+
 def data_problem(value: Any, where: str) -> str | None:
-    """The first number in `value` no store keeps (NaN, infinity, an integer beyond 64 bits),
-    as `where.path: why`; None if every number is fine. Iterative: any depth is safe."""
-    stack: list[tuple[Any, str]] = [(value, where)]
+    """The first part of `value` no store keeps (NaN, infinity, an integer beyond 64 bits,
+    nesting deeper than MAX_DATA_DEPTH), as `where.path: why`; None if all is fine.
+    Iterative: any depth is safe."""
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
-        current, path = stack.pop()
+        current, path, depth = stack.pop()
+        if isinstance(current, (dict, list)) and depth >= MAX_DATA_DEPTH:
+            return f"{where}: nested deeper than {MAX_DATA_DEPTH} levels (arrays and objects)"
         if isinstance(current, dict):
-            stack.extend((v, f"{path}.{k}") for k, v in reversed(current.items()))
+            stack.extend((v, f"{path}.{k}", depth + 1) for k, v in reversed(current.items()))
         elif isinstance(current, list):
-            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(current))))
+            stack.extend(
+                (v, f"{path}[{i}]", depth + 1) for i, v in reversed(list(enumerate(current)))
+            )
         else:
             problem = number_problem(current)
             if problem is not None:

@@ -50,6 +50,8 @@ def parse_cli_input(spec: Workflow, assignment: str) -> tuple[str, Any]:
         return name, text
     try:
         return name, json.loads(text)
+    except RecursionError:  # json's C scanner recurses: deeper than the stores keep anyway
+        raise InvalidInputData(f"input {name!r}: nested too deeply to read") from None
     except ValueError:
         raise InputError(
             f"input {name!r} is of type {declared.type}; {text!r} is not JSON"
