@@ -126,6 +126,14 @@ def test_signals_and_cancel(tmp_path: Path, folder: Path) -> None:
             if any(s["step_id"] == "approve" and s["status"] == "running" for s in steps):
                 break
             time.sleep(0.05)
+        # payloads no store keeps are refused, and the waiting step is unharmed (before: 202,
+        # then the step failed on "outputs.payload.by: nan is not a finite number")
+        deep = "[" * 300 + "]" * 300
+        for raw in ('{"payload": {"by": NaN}}', '{"payload": 1e400}', '{"payload": ' + deep + "}"):
+            status, answer = d.call(
+                "POST", f"/api/v1/runs/{run_id}/signals/approve", raw=raw.encode()
+            )
+            assert status == 400 and "the signal's payload" in answer["error"], answer
         assert (
             d.call("POST", f"/api/v1/runs/{run_id}/signals/approve", {"payload": {"by": "ada"}})[0]
             == 202

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from mastermind import __version__
 from mastermind.errors import InputError, InvalidInputData, RunExists
+from mastermind.language.expressions import data_problem
 from mastermind.service.bodies import BodyError, Hook, Signal, SubmitRun, ValidateText, parse
 from mastermind.service.triggers import SIGNATURE_HEADER, check_delivery, delivery_run_id, verify
 from mastermind.service.ui import is_dashboard_path, mount
@@ -226,7 +227,11 @@ async def signal_run(request: web.Request) -> web.Response:
         return problem(404, "no such run")
     if run.finished:
         return problem(409, f"the run already {run.status}")
-    if not daemon.coordinator.signal(run_id, name, body.payload):
+    payload = body.payload
+    trouble = data_problem(payload, "payload")
+    if trouble is not None:  # else a waiting step would fail on outputs no store keeps
+        return problem(400, f"the signal's {trouble}")
+    if not daemon.coordinator.signal(run_id, name, payload):
         return problem(409, "the run is not running in this daemon")
     return web.json_response({"run_id": run_id, "signal": name}, status=202)
 
