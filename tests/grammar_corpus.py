@@ -291,3 +291,28 @@ REFUSED += [
     ("The shop is closed unless a clerk is present.", "'a ...' inside a larger sentence"),
     ("If a dog barks, the cat runs.", "'a ...' inside a larger sentence"),
 ]
+
+# `any` is universal only as a whole sentence; inside a larger one it usually means `some`
+# ('if any student is late' is not 'if every student is late'), so it is refused there
+CORPUS += [
+    ("Any cat is black.", "all cats are black"),
+    ("Anyone is welcome.", "all people are welcome"),
+    ("Anybody is welcome here.", "all people are welcome here"),
+    ("Anything is possible.", "everything is possible"),
+    ("No-one is perfect.", "no people are perfect"),
+]
+REFUSED += [
+    ("If any student is late, the class waits.", "'any ...' inside a larger sentence"),
+    ("It is not the case that any cat is black.", "'any ...' inside a larger sentence"),
+    ("Not any cat is black.", "'any ...' inside a larger sentence"),
+    ("The class waits unless any student is late.", "'any ...' inside a larger sentence"),
+    ("If anyone is late then the door is locked.", "'anyone ...' inside a larger sentence"),
+    ("Anything is possible if it rains.", "'anything ...' inside a larger sentence"),
+    ("None is perfect.", "'none': 'none' is read in 'none of the Ss'"),
+    ("All men are animals except Socrates.", "'except': exceptions are not read"),
+    ("Some birds besides penguins fly.", "'besides': exceptions are not read"),
+    # a letter outside A-Z would cut its word in two, and the pieces be read as other words
+    ("All \u0441ats are black.", "'\u0441' is not part of the grammar"),  # Cyrillic es
+    ("Stra\u00dfe is long.", "'\u00df' is not part of the grammar"),
+    ("\uff21ll cats are black.", "'\uff21' is not part of the grammar"),  # fullwidth A
+]

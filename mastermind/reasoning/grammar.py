@@ -155,7 +155,13 @@ _KEYWORDS = {
     "somebody": "SOMEONE",
     "something": "SOMETHING",
     "nobody": "NOBODY",
+    "no-one": "NOBODY",
     "nothing": "NOTHING",
+    # 'any' is universal only as a whole sentence ('Anyone is welcome'); inside a larger one
+    # it usually means some ('if anyone is late'), so there it is refused (see _any_inside)
+    "anyone": "EVERYONE",
+    "anybody": "EVERYONE",
+    "anything": "EVERYTHING",
 }
 _CONTRACTIONS = {
     "isn't": "is not",
@@ -233,6 +239,11 @@ _UNSUPPORTED = {
         ),
         "pronouns do not name anyone here: use the name",
     ),
+    **dict.fromkeys(
+        ("except", "besides", "excluding", "unlike", "apart"),
+        "exceptions are not read: say what holds with all/some/no, one sentence each",
+    ),
+    "none": "'none' is read in 'none of the Ss'; else say 'no S', 'no one' or 'nothing'",
     "only": "'only' is read in 'only if'; for 'only Ss are P' write 'all Ps are Ss'",
     "than": "comparisons are not read",
     "case": "'case' is read only in 'it is not the case that'",
@@ -264,8 +275,10 @@ def tokenize(sentence: str) -> list[Word]:
         if piece.endswith(".") and piece != ".":
             if lower[:-1] not in _TITLES:
                 raise Refusal("one sentence at a time (a full stop inside)", column)
-        elif not (piece == "," or piece[0].isalnum()):
-            raise Refusal(f"{piece!r} is not part of the grammar", column)
+        elif not (piece == "," or (piece[0].isalnum() and piece.isascii())):
+            # a letter outside A-Z would otherwise cut its word in two ('Straße', a Cyrillic
+            # 'с' in 'сats'): the pieces would be read as other words
+            raise Refusal(f"{piece!r} is not part of the grammar (letters A-Z only)", column)
         capital = piece[0].isupper() and bool(raw)
         expanded = _CONTRACTIONS.get(lower)
         if expanded:
@@ -572,6 +585,17 @@ class Body:
         return Pred(self.predicate, term, self.predicate in self.nouns)
 
 
+def _any_inside(word: str, inside: bool, column: int) -> None:
+    """'Any cat is black' says every cat is; 'if any cat is black' and 'not any cat is black'
+    speak of some cat: inside a larger sentence 'any' is refused, not guessed at."""
+    if inside and word.startswith("any"):
+        raise Refusal(
+            f"'{word} ...' inside a larger sentence can mean some or every one: "
+            "say 'some' or 'every' ('someone' or 'everyone')",
+            column,
+        )
+
+
 class _Reader:
     """One parse tree → a formula, checking what the grammar cannot: agreement, scope."""
 
@@ -663,6 +687,7 @@ class _Reader:
             plural_subject = body.plural
         subjects, op = self.noun_phrases(nps_tree, plural_subject)
         column = int(quant.column or 0)
+        _any_inside(str(quant), node is not self.top, column)
         if body.finite is not None:
             self.agree_verb(body, plural_subject if q not in ("EACHOF",) else False)
             self.plain_modifiers(nps_tree)
@@ -713,6 +738,7 @@ class _Reader:
         pron = str(word.type)
         body = self.body(body_tree)
         column = int(word.column or 0)
+        _any_inside(str(word), node is not self.top, column)
         if body.plural is True and body.finite is None:
             raise Refusal(f"'{word}' takes 'is'", column)
         if body.finite is not None:
