@@ -125,3 +125,36 @@ async def test_console_with_a_model_and_a_premises_file(tmp_path: Path) -> None:
     ]
     assert "reading: traditional" in out
     assert "INVALID: it does not follow: some men are mortal" in out  # no premise about men now
+
+
+def _console(args: list[str], script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mastermind", "socratic", *args],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+    )
+
+
+def test_a_premises_file_that_cannot_be_loaded_is_never_overwritten(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.json"
+    notes.write_text("[1, 2, 3] my notes\n")
+    done = _console(["--premises", str(notes)], "add p\nexit\n")
+    assert done.returncode == 2
+    assert "cannot load" in done.stdout and "would be overwritten" in done.stdout
+    assert "read as" not in done.stdout  # no command ran
+    assert notes.read_text() == "[1, 2, 3] my notes\n"
+
+
+def test_skipped_premises_are_not_dropped_from_the_file(tmp_path: Path) -> None:
+    kept = tmp_path / "p.json"
+    original = json.dumps({"premises": ["All men are mortal.", "Most men are bald."]})
+    kept.write_text(original)
+    done = _console(["--premises", str(kept)], "add Socrates is a man.\npremises\nexit\n")
+    assert done.returncode == 0, done.stderr
+    assert "skipped 'Most men are bald.'" in done.stdout
+    assert "not saving to" in done.stdout
+    assert "(2) Socrates is a man." in done.stdout
+    assert kept.read_text() == original

@@ -68,6 +68,7 @@ class Console:
         self.out = out
         self.model = model
         self.premises_file = premises_file
+        self.autosave = premises_file is not None
         self.premises: list[str] = []
         self.reading = "boolean"
         self.max_tokens = 256
@@ -265,25 +266,30 @@ class Console:
             return
         self.load(Path(rest))
 
-    def load(self, path: Path) -> None:
+    def load(self, path: Path) -> list[str] | None:
+        """Load premises from `path`; the sentences skipped as unreadable, or None if the file
+        could not be loaded at all."""
         try:
             texts = load_premises(path)
         except (OSError, ValueError) as exc:
             self.say(f"cannot load {path}: {exc}")
-            return
+            return None
         loaded = []
+        skipped = []
         for text in texts:
             try:
                 parse_premise(text)
             except PremiseError as exc:
                 self.say(f"skipped {text!r}: {exc.why}")
+                skipped.append(text)
                 continue
             loaded.append(text)
         self.premises = loaded
         self.say(f"loaded {len(loaded)} premises from {path}")
+        return skipped
 
     def _autosave(self) -> None:
-        if self.premises_file is not None:
+        if self.autosave and self.premises_file is not None:
             try:
                 save_premises(self.premises_file, self.premises)
             except OSError as exc:
@@ -350,10 +356,21 @@ def run_console(
     model: Model | None = None,
     premises_file: Path | None = None,
 ) -> int:
-    """The read-eval-print loop; exit code 0."""
+    """The read-eval-print loop; exit code 0 (2 if the premises file exists but cannot be
+    loaded: saving to it would destroy what it holds)."""
     console = Console(stdout, model=model, premises_file=premises_file)
     if premises_file is not None and premises_file.exists():
-        console.load(premises_file)
+        skipped = console.load(premises_file)
+        if skipped is None:
+            console.say(f"not starting: {premises_file} would be overwritten; name another file")
+            return 2
+        if skipped:
+            # saving after every change would drop them from the file for good
+            console.autosave = False
+            console.say(
+                f"not saving to {premises_file} after each change: it would lose the "
+                "skipped premises (save FILE, or fix them there)"
+            )
     interactive = stdin.isatty()
     if interactive:
         console.say("Socratic console. Type help for commands, exit to leave.")
