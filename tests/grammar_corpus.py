@@ -316,3 +316,23 @@ REFUSED += [
     ("Stra\u00dfe is long.", "'\u00df' is not part of the grammar"),
     ("\uff21ll cats are black.", "'\uff21' is not part of the grammar"),  # fullwidth A
 ]
+
+# a comma before the last 'and'/'or' of two clauses inside a conditional or 'it is not the
+# case that' may close it or not: (if P then Q) and R, or if P then (Q and R)?
+CORPUS += [
+    (
+        "If it rains then the ground is wet and it snows.",
+        "if it rains then the ground is wet and it snows",
+    ),
+    (
+        "If it is sunny, then it is warm, dry and calm.",
+        "if it is sunny then it is warm and it is dry and it is calm",
+    ),
+]
+REFUSED += [
+    ("If it rains then the ground is wet, and it rains.", "', and' inside 'if'"),
+    ("If it rains, the ground is wet, and it rains.", "', and' inside 'if'"),
+    ("It rains if it is cloudy, and it is cold.", "', and' inside 'if'"),
+    ("It is not the case that it rains, and it snows.", "', and' inside 'if'"),
+    ("The game is played unless it rains, or it snows.", "', or' inside 'if'"),
+]

@@ -14,6 +14,7 @@ column, and the nearest accepted forms.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import threading
 from collections.abc import Iterator
@@ -585,6 +586,27 @@ class Body:
         return Pred(self.predicate, term, self.predicate in self.nouns)
 
 
+_SCOPED = frozenset({"if_then", "then_if", "only_if", "iff", "unless", "unless_front", "not_case"})
+
+
+def _comma_scope(part: Any) -> None:
+    """'If P then Q, and R': a comma before the last 'and'/'or' of two clauses may close the
+    conditional (then it is (if P then Q) and R) or not (if P then (Q and R)): refused."""
+    if not (isinstance(part, Tree) and part.data in ("and_chain", "or_chain")):
+        return
+    if len(_subtrees(part)) != 2:
+        return  # a list ('Q, R and S') belongs together
+    tokens = [c for c in part.children if isinstance(c, Token)]
+    for comma, joint in itertools.pairwise(tokens):
+        if comma.type == "COMMA" and joint.type in ("AND", "OR"):
+            raise Refusal(
+                f"', {joint}' inside 'if', 'unless' or 'it is not the case that' is "
+                f"ambiguous: does '{joint} ...' belong to that clause or to the whole "
+                "sentence? Write two sentences, or drop the comma to keep it inside",
+                int(comma.column or 0),
+            )
+
+
 def _any_inside(word: str, inside: bool, column: int) -> None:
     """'Any cat is black' says every cat is; 'if any cat is black' and 'not any cat is black'
     speak of some cat: inside a larger sentence 'any' is refused, not guessed at."""
@@ -611,6 +633,9 @@ class _Reader:
         kind = node.data
         if kind not in _CONNECTIVES:
             return self.clause(node)
+        if kind in _SCOPED:
+            for child in _subtrees(node):
+                _comma_scope(child)
         parts = [self.sentence(c) for c in _subtrees(node)]
         if kind == "start":
             return parts[0]
