@@ -336,3 +336,10 @@ REFUSED += [
     ("It is not the case that it rains, and it snows.", "', and' inside 'if'"),
     ("The game is played unless it rains, or it snows.", "', or' inside 'if'"),
 ]
+
+# `a S` alone is generic only with a noun: 'A man is at the door' is about one man
+REFUSED += [
+    ("A man is at the door.", "'a S is P' is read as every S only with a noun"),
+    ("A car is parked outside.", "'a S is P' is read as every S only with a noun"),
+    ("A dog barks.", "'a S is P' is read as every S only with a noun"),
+]

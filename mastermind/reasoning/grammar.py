@@ -45,7 +45,7 @@ FORMS: tuple[tuple[str, str], ...] = (
     ("All S are P.", "All men are mortal."),
     ("All S and T are P.", "All birds and bats are animals."),
     ("Every/Each/Any S is P.", "Every dog is an animal."),
-    ("A S is P. (generic)", "A whale is a mammal."),
+    ("A S is a P. (generic)", "A whale is a mammal."),
     ("Ss are P. (generic)", "Cats are mammals."),
     ("Some S are P.", "Some cats are black."),
     ("Some S are not P.", "Some cats are not black."),
@@ -730,6 +730,17 @@ class _Reader:
                 raise Refusal(
                     f"'{quant} ...' inside a larger sentence can mean some or every one: "
                     "say 'some' or 'every'",
+                    column,
+                )
+            names = (
+                body.predicate.names if isinstance(body.predicate, Junction) else (body.predicate,)
+            )
+            if q == "A" and not all(n in body.nouns for n in names):
+                # 'A whale is a mammal' is about every whale; 'A man is at the door' and
+                # 'A car is parked outside' are about some one: only a noun is read generically
+                raise Refusal(
+                    f"'{quant} S is P' is read as every S only with a noun "
+                    "('A whale is a mammal.'); otherwise it can mean one S: say 'every' or 'some'",
                     column,
                 )
             kind = "all"
