@@ -99,6 +99,11 @@ class StaleLease(MastermindError):
     """This daemon no longer owns the run: its lease expired and another daemon claimed it."""
 
 
+class StoreUnavailable(MastermindError):
+    """The store refused a write (disk full, database gone, writer stopped): nothing was
+    committed. The API answers 503 with Retry-After and /readyz reports it."""
+
+
 class StoreFailure(MastermindError):
     """The store could not commit a run's transition: the run stops and fails with this reason
     (or, if even that cannot be recorded, its waiter gets this error)."""

@@ -29,7 +29,13 @@ from mastermind.engine.processes import ProcessRecord, kill_recorded
 from mastermind.engine.run import RunEnvironment, RunExecution, RunResult, StepRestore
 from mastermind.engine.settings import Settings as Settings  # re-exported for callers
 from mastermind.engine.subruns import CoordinatorSubRuns
-from mastermind.errors import MastermindError, StepError, WorkflowError
+from mastermind.errors import (
+    MastermindError,
+    StepError,
+    StoreFailure,
+    StoreUnavailable,
+    WorkflowError,
+)
 from mastermind.errors import RunNotFound as RunNotFound  # re-exported for callers
 from mastermind.language.inputs import resolve_inputs
 from mastermind.language.loader import Definition, load_file, load_text
@@ -81,6 +87,8 @@ class Coordinator:
         self.inflight = InFlight(lambda: self._active.values(), self.clock.monotonic)
         self._dask_pool: DaskPool | None = None  # cpu steps with `executor: dask`
         self._ended: dict[str, RunResult | BaseException] = {}
+        # the last store failure seen: (monotonic time, commits then, reason); see store_trouble
+        self._store_failure: tuple[float, int, str] | None = None
         # short blocking chores (loading a definition) never wait behind agents' threads
         self._housekeeping = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mm-coordinator")
         self.environment = RunEnvironment(
@@ -198,6 +206,8 @@ class Coordinator:
             if error is not None:
                 # e.g. the store failed: the run stays unfinished in the store, resumable
                 self.log.error("run %s stopped: %s", run_id, error, exc_info=error)
+                if isinstance(error, StoreFailure | StoreUnavailable):
+                    self.note_store_failure(error)
                 self._ended[run_id] = error
             else:
                 self._ended[run_id] = done.result()
@@ -205,6 +215,22 @@ class Coordinator:
                 self._ended.pop(next(iter(self._ended)))
 
         task.add_done_callback(forget)
+
+    def note_store_failure(self, error: BaseException) -> None:
+        """Remember that the store refused a write (readiness reports it until it commits again)."""
+        self._store_failure = (time.monotonic(), self.store.commits, str(error))
+
+    def store_trouble(self, within: float = 60.0) -> str | None:
+        """Why the store is unusable, if it refused a write in the last `within` seconds and has
+        committed nothing since; None when it looks healthy."""
+        failure = self._store_failure
+        if failure is None:
+            return None
+        at, commits, reason = failure
+        if self.store.commits != commits or time.monotonic() - at > within:
+            self._store_failure = None
+            return None
+        return reason
 
     async def wait(self, run_id: str) -> RunResult:
         """Wait for a run to end (bound it with asyncio.timeout); its result if already ended."""

@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from mastermind import __version__
-from mastermind.errors import InputError, InvalidInputData, RunExists
+from mastermind.errors import InputError, InvalidInputData, RunExists, StoreUnavailable
 from mastermind.language.expressions import data_problem
 from mastermind.service.bodies import BodyError, Hook, Signal, SubmitRun, ValidateText, parse
 from mastermind.service.triggers import SIGNATURE_HEADER, check_delivery, delivery_run_id, verify
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+STORE_RETRY_AFTER = 5  # seconds a client is asked to wait after the store refused a write
 HOOKS = "/api/v1/hooks/"
 DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
 
@@ -57,6 +58,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         return problem(exc.status, exc.reason)
+    except StoreUnavailable as exc:
+        # the disk is full or the database is gone: say so, and when to try again
+        request.app[DAEMON].coordinator.note_store_failure(exc)
+        log.error("store unavailable serving %s %s: %s", request.method, request.path, exc)
+        response = problem(503, f"the store is unavailable: {exc}")
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER)
+        return response
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -455,6 +463,9 @@ async def readyz(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     if not daemon.ready or daemon.draining:
         return problem(503, "not ready" if not daemon.draining else "draining")
+    trouble = daemon.coordinator.store_trouble()
+    if trouble is not None:
+        return problem(503, f"the store is unavailable: {trouble}")
     return web.json_response({"status": "ready"})
 
 

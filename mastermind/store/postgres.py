@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mastermind.errors import MastermindError, OutputRejected, RunExists, StaleLease
+from mastermind.errors import (
+    MastermindError,
+    OutputRejected,
+    RunExists,
+    StaleLease,
+    StoreUnavailable,
+)
 from mastermind.store.base import (
     RunRecord,
     StepRecord,
@@ -407,7 +413,7 @@ class PostgresStore(Store):
             except Exception as exc:  # tell every waiter, keep serving later batches
                 for _, _, future in batch:
                     if not future.done():
-                        future.set_exception(MastermindError(f"the store could not commit: {exc}"))
+                        future.set_exception(StoreUnavailable(f"the store could not commit: {exc}"))
                 continue
             for event, _, future in batch:
                 if future.done():

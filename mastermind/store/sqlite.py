@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import orjson
 
-from mastermind.errors import MastermindError, OutputRejected, RunExists
+from mastermind.errors import OutputRejected, RunExists, StoreUnavailable
 from mastermind.store.base import (
     RunRecord,
     StepRecord,
@@ -80,7 +80,7 @@ MIGRATIONS: list[str] = [
 ]
 
 
-class StoreClosed(MastermindError):
+class StoreClosed(StoreUnavailable):
     """The store is closed."""
 
 
@@ -532,4 +532,4 @@ def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -
         if error is None:
             future.set_result(None)
         else:
-            future.set_exception(MastermindError(f"the store could not commit: {error}"))
+            future.set_exception(StoreUnavailable(f"the store could not commit: {error}"))
