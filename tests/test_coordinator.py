@@ -621,3 +621,21 @@ async def test_services_outside_a_coordinator_refuse_clearly() -> None:
         await ctx.services.signals.receive("go")
     with pytest.raises(StepError, match="no sub-runs here"):
         await ctx.services.subruns.run_child("x.yaml", {}, key="r/s", attempt=1)
+
+
+async def test_a_for_each_wider_than_max_items_fails_the_step_naming_the_limit(
+    registry: AgentRegistry, load: Callable[[str], Definition]
+) -> None:
+    definition = load(
+        "name: wide\ninputs: {items: {type: array}}\n"
+        "steps:\n  each: {agent: noop, for_each: '${{ inputs.items }}', with: {value: 1}}\n"
+    )
+    async with Coordinator(registry, settings=Settings(max_items=3)) as coordinator:
+        fits = await coordinator.run(definition, {"items": [1, 2, 3]})
+        wide = await coordinator.run(definition, {"items": [1, 2, 3, 4]})
+        steps = {s.step_id: s for s in await coordinator.store.steps(wide.run_id)}
+    assert fits.ok
+    assert wide.status == "failed"
+    assert steps["each"].error == (
+        "for_each: 4 items is more than limits.max_items (3); split the work or raise the limit"
+    )

@@ -551,6 +551,13 @@ class RunExecution:
                 )
             if not items:
                 return await self._settle(step, StepStatus.SUCCEEDED, outputs=[])
+            if len(items) > self.env.settings.max_items:
+                return await self._settle(
+                    step,
+                    StepStatus.FAILED,
+                    error=f"for_each: {len(items)} items is more than limits.max_items "
+                    f"({self.env.settings.max_items}); split the work or raise the limit",
+                )
             state.total = len(items)
             state.outputs = [None] * len(items)
             done = restored.finished if restored is not None else {}

@@ -16,3 +16,4 @@ class Settings:
     default_pool_size: int = 4
     process_pool_size: int | None = None  # workers for CPU steps; default: the number of cores
     decision_timeout: float = 7 * 86400.0  # how long an `unknown` step waits for retry/skip
+    max_items: int = 100_000  # most items one for_each may fan out to (memory grows with them)

@@ -89,6 +89,9 @@ class LimitsConfig(Section):
         3600.0, description="attempt timeout for steps that set none; null: none"
     )
     cancel_grace: Duration = 5.0
+    max_items: int = Field(
+        100_000, ge=1, description="most items one for_each may fan out to; beyond, the step fails"
+    )
     runs: int = Field(
         1000, ge=1, description="most runs this daemon runs at once; beyond, submissions get 429"
     )

@@ -68,6 +68,7 @@ class Daemon:
                 pools=config.limits.pools,
                 default_pool_size=config.limits.default_pool_size,
                 process_pool_size=config.limits.process_pool_size,
+                max_items=config.limits.max_items,
             ),
             secrets=config.secrets,
         )
