@@ -67,6 +67,9 @@ class ShellParams(Params):
         return self
 
 
+SPAWN_DEADLINE = 30.0  # seconds a cancelled attempt waits for its half-started process
+
+
 class ShellAgent(Agent[ShellParams]):
     """Outputs `exit_code`, `stdout`, `stderr` (decoded as UTF-8), `truncated`."""
 
@@ -89,8 +92,8 @@ class ShellAgent(Agent[ShellParams]):
             raise StepError(f"cannot start {argv[0]!r}: no such program")
         go_read, go_write = os.pipe()  # one byte once the supervisor is recorded
         try:
-            try:
-                process = await asyncio.create_subprocess_exec(
+            spawn = asyncio.ensure_future(
+                asyncio.create_subprocess_exec(
                     *_supervisor(),
                     str(os.getpid()),
                     str(go_read),
@@ -105,6 +108,16 @@ class ShellAgent(Agent[ShellParams]):
                     start_new_session=True,  # its own process group, so we can end all of it
                     pass_fds=(go_read,),
                 )
+            )
+            try:
+                try:
+                    process = await asyncio.shield(spawn)
+                except asyncio.CancelledError:
+                    # cancelled (a timeout) while the supervisor was starting: let the start
+                    # finish, then end it, so nothing the attempt started outlives it and no
+                    # pipe is left open (it has not run the command: it waits for the go byte)
+                    await _abandon_start(spawn, params.kill_grace)
+                    raise
             except OSError as exc:
                 raise StepError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
             finally:
@@ -205,6 +218,17 @@ async def _exited(pid: int) -> None:
     finally:
         loop.remove_reader(pidfd)
         os.close(pidfd)
+
+
+async def _abandon_start(spawn: asyncio.Future[asyncio.subprocess.Process], grace: float) -> None:
+    """End a process whose start was cancelled midway, once the start is complete."""
+    try:
+        async with asyncio.timeout(SPAWN_DEADLINE):
+            process = await asyncio.shield(spawn)
+    except (Exception, asyncio.CancelledError):  # it never started, or will not in time
+        return
+    with contextlib.suppress(asyncio.CancelledError):
+        await _end_group(process, grace)
 
 
 async def _end_group(process: asyncio.subprocess.Process, grace: float) -> None:

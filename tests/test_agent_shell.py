@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from mastermind.engine.agent import AgentRegistry
+import pytest
+
+from agents.shell import ShellAgent, ShellParams
+from mastermind.engine.agent import AgentRegistry, StepContext
+from mastermind.engine.clock import SystemClock
 from mastermind.engine.coordinator import Coordinator
 from mastermind.engine.ownership import pid_alive
 from mastermind.engine.run import RunResult
@@ -125,3 +131,36 @@ async def test_background_children_do_not_hold_the_step(
     result, final = await run(registry, definition)
     assert result.status == RunStatus.SUCCEEDED
     assert final["b"].outputs["stdout"] == "started\n"
+
+
+def _children() -> list[int]:
+    """Live (not zombie) child processes of this process."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+async def test_a_step_cancelled_while_its_process_starts_leaves_nothing_behind() -> None:
+    """A timeout can land while the supervisor is being spawned: the start is let finish and
+    the process ended, so no process outlives the attempt and no pipe is left open (the
+    harness fails the test on an unclosed transport)."""
+    agent = ShellAgent()
+    params = ShellParams(argv=["sleep", "30"])
+    ctx = StepContext("r", "s", None, 1, "w", SystemClock())
+    before = set(_children())
+    for yields in range(8):  # cancel at each point of the start in turn
+        task = asyncio.ensure_future(agent.run(params, ctx))
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert set(_children()) <= before, f"cancelled after {yields} yields"
+    gc.collect()  # an unclosed transport warns when collected
