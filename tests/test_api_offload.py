@@ -100,3 +100,40 @@ async def test_validate_and_run_folding_run_in_threads(
     assert len(body["steps"]) == 501 and body["run"]["status"] == "succeeded"
     assert folds and loop_thread not in folds
     assert renders and loop_thread not in renders
+
+
+async def test_event_replay_is_encoded_off_the_loop_a_page_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replaying a large run's stored events encodes each page in a thread and writes it once:
+    the stream is the same, event for event, and the loop only writes."""
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    (folder / "fan.yaml").write_text(
+        "name: fan\ninputs: {items: {type: array}}\n"
+        "steps:\n  each: {agent: noop, for_each: '${{ inputs.items }}', with: {value: 1}}\n"
+    )
+    config = Config.model_validate(
+        {"workflows": folder, "store": {"state_dir": tmp_path / "state"}, "api": {"tokens": ["t"]}}
+    )
+    daemon = Daemon(config)
+    daemon.tokens = ["t"]
+    loop_thread = threading.get_ident()
+    pages: list[int] = []
+    spy(monkeypatch, api, "_frames", pages)
+    monkeypatch.setattr(api, "REPLAY_PAGE", 100)
+    async with daemon.coordinator:
+        await daemon.load_workflows()
+        run_id = await daemon.coordinator.submit(daemon.catalog["fan"], {"items": list(range(150))})
+        assert (await daemon.coordinator.wait(run_id)).ok
+        stored = await daemon.store.events(run_id)
+        headers = {"Authorization": "Bearer t"}
+        async with (
+            serve(make_app(daemon)) as url,
+            aiohttp.ClientSession(headers=headers) as http,
+            http.get(f"{url}/api/v1/runs/{run_id}/events?follow=0") as response,
+        ):
+            text = await response.text()
+    ids = [int(line[4:]) for line in text.splitlines() if line.startswith("id: ")]
+    assert ids == [event.seq for event in stored]  # every event, once, in order
+    assert len(pages) == -(-len(stored) // 100) and loop_thread not in pages
