@@ -24,6 +24,7 @@ steps:
     with: {base_url: "${{ inputs.base }}/v1", model: tiny, prompt: "Say hi", api_key: sk-test}
   checked:
     agent: llm
+    needs: [plain]  # the scripted server answers in request order: no race with plain
     retry: {attempts: 2, initial: 1s}
     with:
       base_url: "${{ inputs.base }}/v1"
