@@ -136,6 +136,9 @@ class DaskPool:
 
     async def client(self, scheduler: str | None = None) -> Client:
         """The shared client of a scheduler, connected on first use."""
+        # importing distributed takes ~0.4 s: in a thread, so the loop (and the slow-callback
+        # detector, which would blame the step) never waits for it
+        await asyncio.to_thread(_import_distributed)
         address = self.address(scheduler)
         found = self._clients.get(address)
         if found is not None:
@@ -157,8 +160,9 @@ class DaskPool:
                         timeout=self.connect_timeout,
                     )
             except (OSError, TimeoutError) as exc:
+                reason = str(exc) or type(exc).__name__  # a TimeoutError's text is empty
                 raise StepError(
-                    f"cannot reach the Dask scheduler at {address}: {exc or type(exc).__name__}",
+                    f"cannot reach the Dask scheduler at {address}: {reason}",
                     retryable=True,
                 ) from None
             self._clients[address] = client
