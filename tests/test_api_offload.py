@@ -41,9 +41,8 @@ def spy(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, threads: list[in
     monkeypatch.setattr(owner, name, recorded)
 
 
-async def test_validate_and_run_folding_run_in_threads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def fan_daemon(tmp_path: Path) -> tuple[Daemon, Path]:
+    """A daemon (not started) serving one fan-out workflow, `fan`, with the API token `t`."""
     folder = tmp_path / "workflows"
     folder.mkdir()
     (folder / "fan.yaml").write_text(
@@ -55,6 +54,13 @@ async def test_validate_and_run_folding_run_in_threads(
     )
     daemon = Daemon(config)
     daemon.tokens = ["t"]
+    return daemon, folder
+
+
+async def test_validate_and_run_folding_run_in_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daemon, folder = fan_daemon(tmp_path)
     loop_thread = threading.get_ident()
     loads: list[int] = []
     folds: list[int] = []
@@ -107,17 +113,7 @@ async def test_event_replay_is_encoded_off_the_loop_a_page_at_a_time(
 ) -> None:
     """Replaying a large run's stored events encodes each page in a thread and writes it once:
     the stream is the same, event for event, and the loop only writes."""
-    folder = tmp_path / "workflows"
-    folder.mkdir()
-    (folder / "fan.yaml").write_text(
-        "name: fan\ninputs: {items: {type: array}}\n"
-        "steps:\n  each: {agent: noop, for_each: '${{ inputs.items }}', with: {value: 1}}\n"
-    )
-    config = Config.model_validate(
-        {"workflows": folder, "store": {"state_dir": tmp_path / "state"}, "api": {"tokens": ["t"]}}
-    )
-    daemon = Daemon(config)
-    daemon.tokens = ["t"]
+    daemon, _ = fan_daemon(tmp_path)
     loop_thread = threading.get_ident()
     pages: list[int] = []
     spy(monkeypatch, api, "_frames", pages)
