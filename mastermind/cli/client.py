@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mastermind.cli.inputs_file import read_inputs_file
 from mastermind.cli.progress import Progress
 from mastermind.errors import InvalidInputData, MastermindError
 from mastermind.language.expressions import data_problem
@@ -140,13 +141,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = Client(args.url, args.token)
     inputs: dict[str, Any] = {}
     if args.inputs:
-        try:
-            loaded = json.loads(Path(args.inputs).read_text())
-        except (OSError, ValueError, RecursionError) as exc:
-            raise MastermindError(f"cannot read inputs from {args.inputs}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise MastermindError(f"{args.inputs} must hold a JSON object")
-        inputs.update(loaded)
+        inputs.update(read_inputs_file(args.inputs))
     for assignment in args.input:
         key, sep, text = assignment.partition("=")
         if not sep:

@@ -7,23 +7,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from mastermind.cli.client import json_text
 from mastermind.cli.completion import complete_files
+from mastermind.cli.inputs_file import read_inputs_file
 from mastermind.cli.progress import Progress
 from mastermind.cli.store_options import add_state_dir, open_store
 from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.coordinator import Coordinator, new_run_id, restore_plan
 from mastermind.engine.run import RunResult
 from mastermind.engine.runtime import run_with_loop
-from mastermind.errors import InputError, MastermindError
+from mastermind.errors import MastermindError
 from mastermind.language.inputs import parse_cli_input
 from mastermind.language.loader import Definition, load_file, load_text
 from mastermind.store.base import Store, expand_run_id
@@ -62,13 +61,7 @@ def add_run_commands(sub: Any) -> None:
 def _inputs(definition: Definition, args: argparse.Namespace) -> dict[str, Any]:
     given: dict[str, Any] = {}
     if args.inputs:
-        try:
-            loaded = json.loads(Path(args.inputs).read_text())
-        except (OSError, ValueError, RecursionError) as exc:
-            raise InputError(f"cannot read inputs from {args.inputs}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise InputError(f"{args.inputs} must hold a JSON object")
-        given.update(loaded)
+        given.update(read_inputs_file(args.inputs))
     for assignment in args.input:
         name, value = parse_cli_input(definition.spec, assignment)
         given[name] = value
