@@ -83,6 +83,8 @@ def test_decide_an_in_doubt_step_without_a_daemon(tmp_path: Path) -> None:
     assert f"mastermind runs decide {run_id[:12]} charge retry" in waiting.stderr
     everything = mastermind("resume", state=state)  # the others go on; this one is left
     assert everything.returncode == 0 and "runs decide" in everything.stderr
+    assert "1 run(s) wait for a decision" in everything.stderr, everything.stderr
+    assert "nothing to resume" not in everything.stderr
     wrong = mastermind("runs", "decide", run_id[:10], "prepare", "skip", state=state)
     assert wrong.returncode == 1 and "steps waiting: charge" in wrong.stderr
     decided = mastermind("runs", "decide", run_id[:10], "charge", "skip", "-q", state=state)

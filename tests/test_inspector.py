@@ -190,8 +190,9 @@ def test_the_daemon_serves_the_inspector_and_counts_blocked_callbacks(tmp_path: 
             assert running.call("GET", "/api/v1/debug/tasks?limit=0")[0] == 400
             status, view = running.call("GET", f"/api/v1/debug/tasks?run_id={run_id}")
             assert status == 200, view
-            done = subprocess.run(
-                [sys.executable, "-m", "mastermind", "inspect", run_id, "--url", running.url],
+            assert running.call("GET", "/api/v1/debug/tasks?run_id=nosuchrun")[0] == 404
+            done = subprocess.run(  # a prefix of the id is enough, as for every run command
+                [sys.executable, "-m", "mastermind", "inspect", run_id[:10], "--url", running.url],
                 env={**os.environ, "MASTERMIND_TOKEN": TOKEN},
                 capture_output=True,
                 text=True,

@@ -117,7 +117,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
             print(f"mastermind: {run_id} not resumed: {why}", file=sys.stderr)
         if args.run_id and waiting:
             raise MastermindError(f"run {waiting[0]} waits for a decision (see above)")
-        if not started:
+        if not started and waiting:  # not "nothing": these wait for a person
+            print(
+                f"mastermind: nothing resumed; {len(waiting)} run(s) wait for a decision "
+                "(see above)",
+                file=sys.stderr,
+            )
+        elif not started:
             print("mastermind: nothing to resume", file=sys.stderr)
         for run_id in started:
             print(f"mastermind: resuming {run_id}", file=sys.stderr)

@@ -523,6 +523,13 @@ async def debug_tasks(request: web.Request) -> web.Response:
     if not 1 <= limit <= 10_000:
         return problem(400, "limit is 1 to 10000")
     query = request.query.get("run_id")
+    if query:  # any unique prefix of the id, as on the command line
+        try:
+            query = await expand_run_id(daemon.store, query)
+        except AmbiguousRunId as exc:
+            return problem(409, str(exc))
+        except RunNotInStore:
+            return problem(404, "no such run")
     body = snapshot(daemon.coordinator.inflight, daemon.loop_watch, query, limit)
     return web.json_response(body, dumps=_dumps)
 

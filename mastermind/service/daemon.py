@@ -54,6 +54,8 @@ class Daemon:
         self.draining = False
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
+        # what the last load served (names, digests, problems)
+        self._served: tuple[frozenset[tuple[str, str]], frozenset[str]] | None = None
         self._watching = asyncio.Event()
         self.port: int | None = None
         self.registry = AgentRegistry(settings=config.agents)
@@ -102,8 +104,9 @@ class Daemon:
 
     # ------------------------------------------------------------------------------ workflows
 
-    async def load_workflows(self) -> None:
-        """(Re)load the workflow folder; a broken file keeps its last good version serving."""
+    async def load_workflows(self, *, quiet_if_unchanged: bool = False) -> None:
+        """(Re)load the workflow folder; a broken file keeps its last good version serving.
+        `quiet_if_unchanged`: log nothing when it serves what the last load served."""
         folder = self.config.workflows
 
         def load() -> LoadReport:
@@ -131,6 +134,13 @@ class Daemon:
         self.broken = report.problems
         self.metrics.workflows_broken.set(len(broken_files))
         self.scheduler.reschedule()
+        served = (
+            frozenset((d.name, d.digest) for d in catalog.values()),
+            frozenset(str(p) for p in report.problems),
+        )
+        unchanged, self._served = served == self._served, served
+        if unchanged and quiet_if_unchanged:  # the reload that covers the watch's start
+            return
         for problem in report.problems:
             log.error("workflow not loaded: %s", problem)
         if catalog:
@@ -314,7 +324,7 @@ class Daemon:
         ):
             if not self._watching.is_set():
                 self._watching.set()
-                await self.load_workflows()
+                await self.load_workflows(quiet_if_unchanged=True)
             elif any(path.endswith((".yaml", ".yml")) for _, path in changes):
                 log.info("workflow folder changed; reloading")
                 await self.load_workflows()
