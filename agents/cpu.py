@@ -41,9 +41,10 @@ class CpuAgent(Agent[CpuParams]):
 
     Local pool: a worker that dies fails the attempt with a retryable error and is replaced; a
     step that is cancelled or times out has its worker killed and replaced, so no core stays
-    busy for it. Dask: the call is a task keyed by the step's idempotency key and attempt; a
-    worker lost mid-step is the same retryable error, and a cancelled or timed-out step cancels
-    its future and stops the worker thread running it.
+    busy for it. Dask: the call is a task keyed by the step's idempotency key and attempt,
+    recorded (key and scheduler) before it is submitted, so that a resume or takeover stops it
+    before the step runs again; a worker lost mid-step is the same retryable error, and a
+    cancelled or timed-out step cancels its future and stops the worker thread running it.
 
     Daemon config: `agents: {cpu: {executor: dask, scheduler: "tcp://host:8786"}}` makes Dask
     the default for every cpu step; a step's own `executor`/`scheduler` win.
@@ -65,12 +66,18 @@ class CpuAgent(Agent[CpuParams]):
     async def run(self, params: CpuParams, ctx: StepContext) -> Any:
         executor = params.executor or ("dask" if params.scheduler else self.executor)
         if executor == "dask":
+            key = f"{ctx.idempotency_key}#{ctx.attempt}"
+
+            async def submitting(scheduler: str) -> None:  # recorded before it is submitted
+                await ctx.processes.task(key, scheduler)
+
             return await ctx.services.cluster.run(
                 params.function,
                 params.args,
                 params.kwargs,
-                key=f"{ctx.idempotency_key}#{ctx.attempt}",
+                key=key,
                 scheduler=params.scheduler or self.scheduler,
+                submitting=submitting,
             )
 
         async def started(pid: int) -> None:  # recorded before the worker gets the call

@@ -102,8 +102,9 @@ class LocalCluster:
         line = next(line for line in self.scheduler.lines if "Scheduler at:" in line)
         self.address = line.split("Scheduler at:", 1)[1].strip()
 
-    def start_worker(self) -> _Process:
-        """One single-threaded worker process (no nanny: a killed worker stays dead)."""
+    def start_worker(self, nthreads: int = 1) -> _Process:
+        """One worker process, single-threaded unless told (no nanny: a killed worker stays
+        dead)."""
         worker = self._spawn(
             [
                 *_dask_command(),
@@ -112,7 +113,7 @@ class LocalCluster:
                 "--host",
                 "127.0.0.1",
                 "--nthreads",
-                "1",
+                str(nthreads),
                 "--no-nanny",
                 "--no-dashboard",
                 "--memory-limit",
@@ -154,13 +155,14 @@ class LocalCluster:
 
 
 @contextmanager
-def local_cluster(workers: int = 2) -> Iterator[LocalCluster]:
-    """A scheduler and `workers` workers, ready (the scheduler reports them all)."""
+def local_cluster(workers: int = 2, nthreads: int = 1) -> Iterator[LocalCluster]:
+    """A scheduler and `workers` workers of `nthreads` threads, ready (the scheduler reports
+    them all)."""
     cluster = LocalCluster()
     try:
         cluster.start_scheduler()
         for _ in range(workers):
-            cluster.start_worker()
+            cluster.start_worker(nthreads)
         cluster.wait_for_workers(workers)
         yield cluster
     finally:

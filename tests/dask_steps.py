@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import Any
 
 
@@ -35,3 +36,40 @@ def report_and_spin(port: int) -> None:
                 pass
         finally:
             conn.sendall(b"ended\n")
+
+
+def marks(path: str, ticks: int, first_ticks: int) -> int:
+    """Like tests.effects:marks, but names each attempt by its Dask key (attempts may share a
+    worker process, run twice under one key): appends `KEY@PID start|tick|end TIME` lines to
+    `path`. The first attempt (no
+    `path.keys` file yet) makes `first_ticks` marks 50 ms apart, later ones `ticks`."""
+    key = f"{current_key()}@{os.getpid()}"
+    if not os.path.exists(path + ".keys"):
+        ticks = first_ticks
+    with open(path + ".keys", "a") as keys:
+        keys.write(f"{key}\n")
+
+    def mark(kind: str) -> None:
+        with open(path, "a") as out:
+            out.write(f"{key} {kind} {time.time():.6f}\n")
+
+    mark("start")
+    for _ in range(ticks):
+        deadline = time.monotonic() + 0.05
+        while time.monotonic() < deadline:  # CPU work, not a sleep
+            pass
+        mark("tick")
+    mark("end")
+    return ticks
+
+
+def pause(dask_worker: Any) -> None:
+    """On a worker (client.run): take no new tasks; a thread already computing goes on."""
+    from distributed.core import Status
+
+    dask_worker.status = Status.paused
+
+
+def worker_states(dask_scheduler: Any) -> dict[str, str]:
+    """On the scheduler: each worker's status as the scheduler knows it."""
+    return {address: ws.status.name for address, ws in dask_scheduler.workers.items()}

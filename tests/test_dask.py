@@ -8,6 +8,8 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from mastermind.service.inspector import snapshot
 from mastermind.store.events import Event, RunStatus
 from tests.agents_for_tests import register_all
 from tests.dask_cluster import LocalCluster, local_cluster
+from tests.test_orphans import assert_no_overlap, intervals, mastermind, wait_until
 
 Load = Callable[[str], Definition]
 pytestmark = pytest.mark.slow
@@ -250,3 +253,52 @@ steps:
             calls = coordinator.dask_pool.calls
     assert result.ok, result.error
     assert calls == 1
+
+
+DASK_MARKS_FLOW = """
+name: long_dask
+inputs: {marks: {type: string}, scheduler: {type: string}}
+steps:
+  work:
+    agent: cpu
+    with: {function: "tests.dask_steps:marks", args: ["${{ inputs.marks }}", 10, 2400],
+           executor: dask, scheduler: "${{ inputs.scheduler }}"}
+"""
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_owners_dask_task_is_stopped_before_the_step_runs_again(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL the process running a Dask step: the scheduler forgets the task, but the worker
+    thread computing it goes on. The resume must stop it before the step runs again (under the
+    same key: the interrupted attempt runs again under its own number). The worker running the
+    leftover is paused, so the new attempt goes to the other one, as on any larger cluster; on
+    the same worker Dask would join the leftover instead."""
+    from distributed import Client
+
+    from mastermind.engine.dask_pool import running_keys
+    from tests.dask_steps import pause, worker_states
+
+    flow = tmp_path / "dask.yaml"
+    flow.write_text(DASK_MARKS_FLOW)
+    state, log, marks = tmp_path / "state", tmp_path / "log", tmp_path / "marks"
+    connect: Any = Client  # untyped
+    with local_cluster(2) as two, connect(two.address, timeout=60, set_as_default=False) as client:
+        inputs = ["-i", f"marks={marks}", "-i", f"scheduler={two.address}"]
+        run = mastermind("run", "--state-dir", str(state), str(flow), *inputs, log=log)
+        wait_until(lambda: marks.exists() and "tick" in marks.read_text(), "the task is working")
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        pid = int(marks.read_text().split()[0].rsplit("@", 1)[1])
+        busy = next(a for a, p in client.run(os.getpid).items() if p == pid)
+        client.run(pause, workers=[busy])
+        wait_until(lambda: client.run_on_scheduler(worker_states)[busy] == "paused", "paused")
+        resume = mastermind("resume", "--state-dir", str(state), log=log)
+        assert resume.wait(timeout=120) == 0, log.read_text()
+        spans = intervals(marks)
+        left = client.run(running_keys)
+    assert len(spans) == 2, spans
+    assert_no_overlap(spans)  # the first attempt stopped before the second started
+    assert all(keys == [] for keys in left.values()), left
+    assert "stopped Dask task(s) of interrupted attempts" in log.read_text()

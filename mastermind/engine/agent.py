@@ -85,10 +85,12 @@ class ClusterPool(Protocol):
         *,
         key: str,
         scheduler: str | None = None,
+        submitting: Callable[[str], Awaitable[None]] | None = None,
     ) -> Any:
         """The function's return value. `key` names the task on the cluster (pass the step's
         idempotency key and attempt); `scheduler` overrides the configured address; cancelling
-        cancels the task and stops the worker thread running it."""
+        cancels the task and stops the worker thread running it. `submitting` is awaited with
+        the scheduler's address before the task is submitted (to record it)."""
         ...
 
 
@@ -110,11 +112,21 @@ class ProcessRecorder(Protocol):
         may not go on (the run stopped here): kill the process then."""
         ...
 
+    async def task(self, key: str, scheduler: str) -> None:
+        """Commit that this attempt is about to submit Dask task `key` to `scheduler`. Only
+        after this returns may the task be submitted: if the step is interrupted, the next owner
+        (on any machine that reaches the scheduler) stops it before the step runs again. Raises
+        if the attempt may not go on: submit nothing then."""
+        ...
+
 
 class _NotRecorded:
     """Outside a coordinator there is no store to record processes in."""
 
     async def started(self, pid: int, *, group: bool) -> None:
+        return None
+
+    async def task(self, key: str, scheduler: str) -> None:
         return None
 
 
@@ -182,6 +194,7 @@ class _UnavailableCluster:
         *,
         key: str,
         scheduler: str | None = None,
+        submitting: Callable[[str], Awaitable[None]] | None = None,
     ) -> Any:
         raise StepError("no Dask cluster here: this step runs outside a coordinator")
 

@@ -317,13 +317,21 @@ class Coordinator:
 
     async def _kill_leftovers(self, run_id: str, records: list[StepRecord]) -> None:
         """Before an interrupted step runs again: kill what its last attempt started that is
-        still running on this machine (at most one live attempt per step)."""
-        leftovers = [
-            ProcessRecord.from_dict(process)
+        still running on this machine, and stop its Dask tasks (at most one live attempt per
+        step). Raises MastermindError if a Dask task cannot be confirmed stopped."""
+        recorded = [
+            process
             for record in records
             if record.status not in _ENDED
             for process in record.processes
         ]
+        tasks = [(str(p["dask"]), str(p["scheduler"])) for p in recorded if "dask" in p]
+        if tasks:  # on the cluster: any machine that reaches the scheduler can stop them
+            await self.dask_pool.stop_leftovers(tasks)
+            self.log.warning(
+                "run %s: stopped Dask task(s) of interrupted attempts: %s", run_id, tasks
+            )
+        leftovers = [ProcessRecord.from_dict(p) for p in recorded if "dask" not in p]
         if not leftovers:
             return
         killed = await asyncio.to_thread(kill_recorded, leftovers)
@@ -480,9 +488,12 @@ class _ClusterOnDemand:
         *,
         key: str,
         scheduler: str | None = None,
+        submitting: Callable[[str], Awaitable[None]] | None = None,
     ) -> Any:
         pool = self._coordinator.dask_pool
-        return await pool.run(reference, args, kwargs, key=key, scheduler=scheduler)
+        return await pool.run(
+            reference, args, kwargs, key=key, scheduler=scheduler, submitting=submitting
+        )
 
 
 def new_run_id() -> str:

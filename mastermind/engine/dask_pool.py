@@ -5,6 +5,12 @@ and closed with the coordinator. A call is submitted under a key made of the ste
 key and attempt, so the Dask dashboard names the step, and a second submission of the same
 attempt (another daemon that lost the lease, say) joins the task instead of running it twice.
 
+Every task is recorded (key and scheduler address, a `process` event of the step) before it is
+submitted. When the process running a step dies (SIGKILL, a lost machine), the scheduler drops
+its tasks but the worker thread computing one goes on: Dask never stops a running thread. So a
+resume or takeover calls `stop_leftovers` before the step runs again: it cancels the recorded
+keys, stops their threads, and waits until neither the scheduler nor any worker has them.
+
 What Dask cannot do on its own, done here:
 - stopping a running task: cancelling a Dask future only forgets it, the worker's thread keeps
   computing. The function runs inside `_call`, which records its thread; a cancelled or
@@ -24,6 +30,7 @@ import contextlib
 import importlib
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from mastermind.errors import MastermindError, RetryableStepError, StepError
@@ -93,6 +100,26 @@ def _stop(key: str) -> bool:
         return True
 
 
+def _still_there(key: str, dask_worker: Any = None) -> bool:
+    """On every worker: stop `key`'s thread if it runs here; whether the worker still has the
+    task (its state keeps a cancelled task until the thread running it returns)."""
+    _stop(key)
+    with _running_lock:
+        if key in _running:
+            return True
+    if dask_worker is None:
+        return False
+    task = dask_worker.state.tasks.get(key)
+    return task is not None and task.state not in _GONE
+
+
+_GONE = frozenset({"released", "forgotten", "memory", "error"})  # a worker task's done states
+
+
+def _on_scheduler(key: str, dask_scheduler: Any = None) -> bool:
+    return dask_scheduler is not None and key in dask_scheduler.tasks
+
+
 def running_keys() -> list[str]:
     """On a worker: the keys of the calls running now (tests check that a stop really stops)."""
     with _running_lock:
@@ -111,10 +138,12 @@ class DaskPool:
         *,
         connect_timeout: float = 10.0,
         cleanup_timeout: float = 5.0,
+        stop_timeout: float = 30.0,
     ) -> None:
         self.default_scheduler = default_scheduler
         self.connect_timeout = connect_timeout
         self.cleanup_timeout = cleanup_timeout
+        self.stop_timeout = stop_timeout
         self._clients: dict[str, Client] = {}
         self._connecting: dict[str, asyncio.Lock] = {}
         self._closed = False
@@ -177,13 +206,17 @@ class DaskPool:
         *,
         key: str,
         scheduler: str | None = None,
+        submitting: Callable[[str], Awaitable[None]] | None = None,
     ) -> Any:
         """Call `module:function(*args, **kwargs)` on the cluster under the Dask key `key`;
-        cancelling cancels the future and stops the worker thread running it."""
+        cancelling cancels the future and stops the worker thread running it. `submitting` is
+        awaited with the scheduler's address just before the task is submitted."""
         client = await self.client(scheduler)
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
+        if submitting is not None:
+            await submitting(self.address(scheduler))
         future = client.submit(
             _call, reference, list(args), dict(kwargs or {}), key, key=key, pure=False, retries=0
         )
@@ -214,6 +247,40 @@ class DaskPool:
                 await client.run(_stop, key, on_error="ignore")
         except Exception as exc:  # the step ends either way; say what may still run
             log.warning("Dask: could not stop task %s: %s", key, exc)
+
+    async def stop_leftovers(self, tasks: list[tuple[str, str]]) -> None:
+        """Stop the Dask tasks (key, scheduler address) an interrupted attempt submitted, and
+        wait until neither the scheduler nor any worker has them (a resume or takeover, before
+        the step runs again). Raises MastermindError if that cannot be confirmed within
+        `stop_timeout` (scheduler unreachable, or a thread still inside one long C call): the
+        step must not run again while its last attempt may still be running."""
+        for key, address in tasks:
+            try:
+                async with asyncio.timeout(self.stop_timeout):
+                    client = await self.client(address)
+                    await self._stop_leftover(client, key)
+            except (TimeoutError, OSError, StepError) as exc:
+                reason = str(exc) or f"still running after {self.stop_timeout:g}s"
+                raise MastermindError(
+                    f"cannot confirm that Dask task {key} on {address} has stopped ({reason}): "
+                    "the step does not run again until it has; resume the run later"
+                ) from None
+
+    async def _stop_leftover(self, client: Client, key: str) -> None:
+        distributed, _ = _import_distributed()
+        # a Future made here only names the key: cancelling with force drops it for every
+        # client (the dead owner's client, or a paused one's, may still want it)
+        await client.cancel(
+            [distributed.Future(key, client)], force=True, reason="a new owner took the step"
+        )
+        delay = 0.01
+        while True:
+            on_workers = await client.run(_still_there, key, on_error="ignore")
+            on_scheduler = await client.run_on_scheduler(_on_scheduler, key)
+            if not on_scheduler and not any(v is True for v in on_workers.values()):
+                return
+            await asyncio.sleep(delay)  # asking the cluster again: nothing here to wait on
+            delay = min(delay * 2, 0.2)
 
     async def aclose(self) -> None:
         """Close every client (bounded)."""

@@ -98,7 +98,8 @@ class StepRestore:
 
 @dataclass(slots=True)
 class _AttemptProcesses:
-    """An attempt's ProcessRecorder: a `process` event per process, committed before it works."""
+    """An attempt's ProcessRecorder: a `process` event per process (or Dask task), committed
+    before it works."""
 
     execution: RunExecution
     step: CompiledStep
@@ -116,6 +117,17 @@ class _AttemptProcesses:
         )
         if self.execution.stopped_here:  # not recorded (the lease went elsewhere): no work
             raise StepError("this process no longer runs the run; the work was not started")
+
+    async def task(self, key: str, scheduler: str) -> None:
+        await self.execution.emit(
+            StepStatus.PROCESS,
+            self.step,
+            item_index=self.index,
+            attempt=self.attempt,
+            processes=[{"dask": key, "scheduler": scheduler}],
+        )
+        if self.execution.stopped_here:
+            raise StepError("this process no longer runs the run; the task was not submitted")
 
 
 @dataclass(slots=True)
