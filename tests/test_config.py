@@ -38,8 +38,10 @@ def test_environment_overrides(tmp_path: Path) -> None:
             "MASTERMIND_LIMITS__POOLS": "{github: 3}",
             "MASTERMIND_STATE_DIR": "/ignored/here",  # the CLI's variable, not a config option
             "MASTERMIND_API__TOKENS": "[a, b]",
+            "MASTERMIND_API__WEBHOOK_TOLERANCE": "90s",
         },
     )
+    assert config.api.webhook_tolerance == 90.0
     assert config.api.tokens == ["a", "b"]
     assert config.api.port == 9100
     assert config.store.lease == 30.0
@@ -69,6 +71,10 @@ def test_credentials_directory(tmp_path: Path) -> None:
         ("stor: {}\n", "(did you mean 'store'?)"),
         ("- not a mapping\n", "mapping of sections"),
         ("api: [\n", "bad.yaml:2:1: error"),
+        (
+            "api: {webhook_tolerance: 0s}\n",
+            "bad.yaml:1:26: error: api.webhook_tolerance: input should be greater than 0",
+        ),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -77,6 +83,21 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) ->
     with pytest.raises(MastermindError) as caught:
         load_config(path, environ={})
     assert message in str(caught.value)
+
+
+def test_a_retention_shorter_than_the_webhook_replay_window_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "short.yaml"
+    path.write_text("store: {retention: 10m}\n")  # 5 minutes either way: a replay outlives it
+    assert load_config(path, environ={}).store.retention == 600.0
+    assert "store.retention (600s) is not longer than twice api.webhook_tolerance (300s)" in (
+        caplog.text
+    )
+    caplog.clear()
+    path.write_text("store: {retention: 10m}\napi: {webhook_tolerance: 4m}\n")
+    assert load_config(path, environ={}).api.webhook_tolerance == 240.0
+    assert "retention" not in caplog.text
 
 
 def test_unknown_variable_is_a_warning_with_a_guess(caplog: pytest.LogCaptureFixture) -> None:

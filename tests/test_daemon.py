@@ -278,12 +278,16 @@ def hook(d: RunningDaemon, body: bytes, headers: dict[str, str]) -> tuple[int, A
     return d.call("POST", "/api/v1/hooks/hooked", raw=body, token=None, headers=headers)
 
 
+TOLERANCE = "webhook_tolerance: 30s"
+
+
 def test_webhook_starts_a_signed_run_once(tmp_path: Path, folder: Path) -> None:
     (folder / "hooked.yaml").write_text(HOOKED)
     state = tmp_path / "state"
     body = json.dumps({"inputs": {"who": "github"}}).encode()
     good = delivery(body)
-    with daemon(tmp_path, folder, extra=HOOK_SECRET, state=state) as d:
+    # a tolerance of 30 s (api.webhook_tolerance; 5 minutes unless configured)
+    with daemon(tmp_path, folder, extra=HOOK_SECRET, state=state, api=TOLERANCE) as d:
         status, answer = hook(d, body, good)
         assert status == 201, answer
         run_id = answer["run_id"]
@@ -296,9 +300,10 @@ def test_webhook_starts_a_signed_run_once(tmp_path: Path, folder: Path) -> None:
             headers = {k: v for k, v in delivery(body).items() if k != missing}
             status, answer = hook(d, body, headers)
             assert status == 401 and "missing" in answer["error"], answer
-        stale = hook(d, body, delivery(body, at=time.time() - 301))
+        stale = hook(d, body, delivery(body, at=time.time() - 31))
         assert stale[0] == 401 and "stale" in stale[1]["error"], stale
-        future = hook(d, body, delivery(body, at=time.time() + 301))
+        assert "(tolerance 30s)" in stale[1]["error"], stale
+        future = hook(d, body, delivery(body, at=time.time() + 31))
         assert future[0] == 401 and "future" in future[1]["error"], future
         # a delivery id or timestamp changed under a captured signature does not verify
         forged = {**good, "X-Mastermind-Delivery": uuid.uuid4().hex}

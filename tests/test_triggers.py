@@ -130,13 +130,22 @@ def test_delivery_headers_are_checked_for_shape_and_freshness() -> None:
     def headers(stamp: str, delivery: str) -> dict[str, str]:
         return {"X-Mastermind-Timestamp": stamp, "X-Mastermind-Delivery": delivery}
 
-    assert check_delivery(headers("1700000000", "d-1"), now) == Delivery(1700000000, "d-1")
-    assert check_delivery(headers("1699999701", "d"), now) == Delivery(1699999701, "d")
-    assert "stale" in str(check_delivery(headers("1699999699", "d"), now))
-    assert "future" in str(check_delivery(headers("1700000301", "d"), now))
-    assert "missing" in str(check_delivery({}, now))
-    assert "missing" in str(check_delivery(headers("1700000000", ""), now))
-    assert "Unix seconds" in str(check_delivery(headers("17e8", "d"), now))
-    assert "letters" in str(check_delivery(headers("1700000000", "a.b"), now))
-    assert "letters" in str(check_delivery(headers("1700000000", "x" * 129), now))
+    def check(stamp: str, delivery: str = "d", tolerance: float = 300.0) -> Delivery | str:
+        return check_delivery(headers(stamp, delivery), now, tolerance=tolerance)
+
+    assert check("1700000000", "d-1") == Delivery(1700000000, "d-1")
+    assert check("1699999701") == Delivery(1699999701, "d")
+    assert "stale" in str(check("1699999699"))
+    assert "future" in str(check("1700000301"))
+    # the window is the configured tolerance (api.webhook_tolerance), either way
+    assert check("1699999971", tolerance=30) == Delivery(1699999971, "d")
+    assert check("1700000029", tolerance=30) == Delivery(1700000029, "d")
+    assert str(check("1699999969", tolerance=30)).endswith("31s old (tolerance 30s)")
+    assert str(check("1700000031", tolerance=30)).endswith("31s in the future (tolerance 30s)")
+    assert check("1699999000", tolerance=3600) == Delivery(1699999000, "d")
+    assert "missing" in str(check_delivery({}, now, tolerance=300))
+    assert "missing" in str(check("1700000000", ""))
+    assert "Unix seconds" in str(check("17e8"))
+    assert "letters" in str(check("1700000000", "a.b"))
+    assert "letters" in str(check("1700000000", "x" * 129))
     assert delivery_run_id("w", "d") == delivery_run_id("w", "d") != delivery_run_id("v", "d")

@@ -417,7 +417,11 @@ async def webhook(request: web.Request) -> web.Response:
         return problem(404, "no workflow with a webhook trigger by that name")
     body = await read_body(request)
     signature = request.headers.get(SIGNATURE_HEADER, "")
-    delivery = check_delivery(request.headers, daemon.coordinator.clock.time())
+    delivery = check_delivery(
+        request.headers,
+        daemon.coordinator.clock.time(),
+        tolerance=daemon.config.api.webhook_tolerance,
+    )
     if isinstance(delivery, str):
         return problem(401, delivery)
     for trigger in hooks:

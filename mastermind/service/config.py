@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -64,6 +64,12 @@ class ApiConfig(Section):
     )
     sse_queue: int = Field(
         1000, ge=1, description="events held for one event-stream client; beyond, it is dropped"
+    )
+    webhook_tolerance: Duration = Field(
+        300.0,
+        gt=0,
+        description="how far a webhook delivery's X-Mastermind-Timestamp may be from this "
+        "daemon's clock, either way; a delivery outside it (stale, or from the future) gets 401",
     )
 
 
@@ -124,6 +130,22 @@ class ConfigFields(Section):
     log_format: Literal["text", "json"] = Field(
         "text", description="json: one object per line, for journald and Loki"
     )
+
+    @model_validator(mode="after")
+    def _replays_outlive_the_window(self) -> ConfigFields:
+        # the run a webhook delivery started is its dedup record. A delivery taken at time t
+        # may carry a timestamp up to t + tolerance, so its replays pass the timestamp check
+        # until t + 2 * tolerance: its run should be kept longer than that. A warning, not an
+        # error: a daemon that serves no webhook may prune as it likes
+        retention, tolerance = self.store.retention, self.api.webhook_tolerance
+        if retention is not None and retention <= 2 * tolerance:
+            log.warning(
+                "store.retention (%gs) is not longer than twice api.webhook_tolerance (%gs): "
+                "a webhook delivery replayed after its run was pruned would start a new run",
+                retention,
+                tolerance,
+            )
+        return self
 
 
 ENV_PREFIX = "MASTERMIND_"

@@ -1,9 +1,10 @@
 """Triggers: cron schedules (croniter, UTC) and signed webhooks.
 
 Webhooks follow the GitHub/Stripe scheme against replay: the signature covers a timestamp and a
-delivery id as well as the body; a timestamp more than WEBHOOK_TOLERANCE from our clock is
-refused, and the delivery id names the run (`delivery_run_id`), so a delivery replayed inside
-the window finds its run already stored and starts nothing.
+delivery id as well as the body; a timestamp further from our clock than the tolerance
+(`api.webhook_tolerance`, 5 minutes unless configured) is refused, and the delivery id names
+the run (`delivery_run_id`), so a delivery replayed inside the window finds its run already
+stored and starts nothing.
 
 Missed fires (the daemon was down, or busy past a fire time): at most one catch-up run, started
 at once, then the schedule continues; never a burst of one run per missed fire. A fire's run id
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Mastermind-Signature"
 TIMESTAMP_HEADER = "X-Mastermind-Timestamp"  # Unix seconds, inside the signature
 DELIVERY_HEADER = "X-Mastermind-Delivery"  # unique per delivery (a UUID), inside the signature
-WEBHOOK_TOLERANCE = 300.0  # seconds a delivery's timestamp may be off from our clock
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
@@ -194,9 +194,9 @@ class Delivery:
     delivery: str
 
 
-def check_delivery(headers: Mapping[str, str], now: float) -> Delivery | str:
+def check_delivery(headers: Mapping[str, str], now: float, *, tolerance: float) -> Delivery | str:
     """The delivery's timestamp and id, or why they are refused: missing, malformed, or a
-    timestamp more than WEBHOOK_TOLERANCE seconds from `now` (stale or from the future)."""
+    timestamp more than `tolerance` seconds from `now` (stale or from the future)."""
     stamp = headers.get(TIMESTAMP_HEADER, "").strip()
     delivery = headers.get(DELIVERY_HEADER, "").strip()
     if not stamp or not delivery:
@@ -206,11 +206,11 @@ def check_delivery(headers: Mapping[str, str], now: float) -> Delivery | str:
     if not _DELIVERY_ID.fullmatch(delivery):
         return f"{DELIVERY_HEADER} must be 1-128 letters, digits, '-' or '_'"
     skew = int(stamp) - now
-    tolerance = f"(tolerance {WEBHOOK_TOLERANCE:.0f}s)"
-    if skew < -WEBHOOK_TOLERANCE:
-        return f"stale delivery: {TIMESTAMP_HEADER} is {-skew:.0f}s old {tolerance}"
-    if skew > WEBHOOK_TOLERANCE:
-        return f"{TIMESTAMP_HEADER} is {skew:.0f}s in the future {tolerance}"
+    window = f"(tolerance {tolerance:g}s)"
+    if skew < -tolerance:
+        return f"stale delivery: {TIMESTAMP_HEADER} is {-skew:.0f}s old {window}"
+    if skew > tolerance:
+        return f"{TIMESTAMP_HEADER} is {skew:.0f}s in the future {window}"
     return Delivery(int(stamp), delivery)
 
 
