@@ -109,5 +109,17 @@ class StoreFailure(MastermindError):
     (or, if even that cannot be recorded, its waiter gets this error)."""
 
 
+class EventOutOfOrder(MastermindError):
+    """The store refused an event whose number does not directly follow the run's last
+    committed one (`last_seq`): a run's event log is gapless and never rewritten, so an event
+    after a refused one is refused too, and no crash can leave a hole."""
+
+    def __init__(self, run_id: str, seq: int, last_seq: int) -> None:
+        super().__init__(
+            f"event {seq} of run {run_id} does not follow the last committed one ({last_seq})"
+        )
+        self.run_id, self.seq, self.last_seq = run_id, seq, last_seq
+
+
 class InvalidInputData(InputError):
     """An input holds a number no store keeps (not finite, or an integer beyond 64 bits)."""

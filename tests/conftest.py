@@ -32,6 +32,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--seed", type=int, action="append", help="fault simulation seed(s) to run (repeatable)"
     )
+    parser.addoption(
+        "--sim-store",
+        choices=("memory", "sqlite"),
+        action="append",
+        help="the store the fault simulation runs --seed over (repeatable; default: both)",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -17,7 +17,7 @@ from mastermind.engine.coordinator import Coordinator
 from mastermind.errors import MastermindError
 from mastermind.language.loader import Definition
 from mastermind.store.base import Store
-from mastermind.store.events import Event, RunStatus
+from mastermind.store.events import STEP_FINAL, Event, RunStatus
 from mastermind.store.memory import MemoryStore
 from mastermind.store.sqlite import SqliteStore
 
@@ -201,3 +201,53 @@ async def test_a_nan_output_fails_the_step_on_a_durable_store(
     assert result.status == RunStatus.FAILED
     (failed,) = [e for e in events if e.step_id == "a" and e.status == "failed"]
     assert failed.error == "outputs[1]: nan is not a finite number"
+
+
+class HeldAckStore(MemoryStore):
+    """Commits every event at once, but the caller of the first one `held` picks hears of it
+    only when the test lets go (a slow acknowledgement, as of a loaded database)."""
+
+    def __init__(self, held: Callable[[Event], bool]) -> None:
+        super().__init__()
+        self.held = held
+        self.holding = asyncio.Event()
+        self.let_go = asyncio.Event()
+
+    async def append(self, event: Event) -> None:
+        await super().append(event)
+        if not self.holding.is_set() and self.held(event):
+            self.holding.set()
+            await self.let_go.wait()
+
+
+@pytest.mark.parametrize(("failures", "status"), [(1, "failed"), (0, "succeeded")])
+async def test_a_step_stopped_while_its_end_commits_ends_as_committed(
+    registry: AgentRegistry, load: Load, failures: int, status: str
+) -> None:
+    """fail_fast stops the run while step a's final event is committed but not yet
+    acknowledged: a ended as its committed event says, not `cancelled` (only an explicit cancel
+    may cancel), and nothing closes it a second time (the simulation's seeds 8372 and 8963:
+    before, the run reported a `cancelled` whose log said `failed`)."""
+    definition = load(
+        f"""
+name: stopped_while_committing
+on_failure: fail_fast
+steps:
+  a: {{agent: flaky, with: {{failures: {failures}, retryable: false}}}}
+  c: {{agent: gate}}
+  b: {{agent: crash, needs: [c]}}
+"""
+    )
+    store = HeldAckStore(lambda e: e.step_id == "a" and e.status == status)
+    async with Coordinator(registry, store) as coordinator:
+        run_id = await coordinator.submit(definition)
+        async with asyncio.timeout(HANG_GUARD):
+            await store.holding.wait()
+            registry.instance("gate").gates["default"].set()  # type: ignore[attr-defined]
+            result = await coordinator.wait(run_id)
+        events = await store.events(run_id)
+    finals = [e.status for e in events if e.step_id == "a" and e.status in STEP_FINAL]
+    assert finals == [status]
+    assert (result.status, result.steps["a"], result.steps["b"]) == ("failed", status, "failed")
+    failed_steps = "a, b" if status == "failed" else "b"
+    assert result.error == f"failed steps: {failed_steps}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mastermind.errors import OutputRejected, RunExists
+from mastermind.errors import EventOutOfOrder, OutputRejected, RunExists
 from mastermind.store.base import RunRecord, Store, fold_texts
 from mastermind.store.events import Event
 from mastermind.store.memory import MemoryStore
@@ -211,5 +211,47 @@ async def test_a_taken_run_id_fails_only_its_own_create(make_store: Callable[[],
         assert isinstance(outcomes[1], RunExists)
         assert [e.seq for e in await store.events("r1")] == [1]
         assert await store.get_run("r2") is not None
+    finally:
+        await store.close()
+
+
+async def test_an_event_must_follow_the_last_one_committed(
+    make_store: Callable[[], Store],
+) -> None:
+    """A run's event log is gapless and never rewritten: an event whose number does not
+    directly follow the last committed one is refused alone (EventOutOfOrder, with the number
+    the store holds last), also beside events it shares a commit with. So after a commit the
+    store refused, a later event of the run cannot land either, and a crash before the refused
+    one is committed again leaves no hole (the simulation's seed 233)."""
+    store = make_store()
+    await store.open()
+    try:
+        await store.create_run(record("r1"))
+        assert await store.claim_run("r1")
+        await store.append(event("r1", 1, "running"))
+        with pytest.raises(EventOutOfOrder) as caught:  # 2 was refused: 3 must not land
+            await store.append(event("r1", 3, "queued", "a"))
+        assert caught.value.last_seq == 1
+        outcomes = await asyncio.gather(  # one batch: each event judged alone, in order
+            store.append(event("r1", 2, "queued", "a")),
+            store.append(event("r1", 4, "succeeded")),  # not after 2: refused, run not ended
+            store.append(event("r1", 3, "running", "a", attempt=1)),
+            store.append(event("r1", 3, "failed", "a", attempt=1)),  # taken: refused
+            return_exceptions=True,
+        )
+        assert outcomes[0] is None and outcomes[2] is None
+        assert isinstance(outcomes[1], EventOutOfOrder) and outcomes[1].last_seq == 2
+        assert isinstance(outcomes[3], EventOutOfOrder) and outcomes[3].last_seq == 3
+        assert [(e.seq, e.status) for e in await store.events("r1")] == [
+            (1, "running"),
+            (2, "queued"),
+            (3, "running"),
+        ]
+        run = await store.get_run("r1")
+        assert run is not None and (run.status, run.last_seq) == ("running", 3)
+        assert [(s.step_id, s.status) for s in await store.steps("r1")] == [("a", "running")]
+        await store.append(event("r1", 4, "succeeded"))
+        run = await store.get_run("r1")
+        assert run is not None and (run.status, run.last_seq) == ("succeeded", 4)
     finally:
         await store.close()

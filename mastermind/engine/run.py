@@ -29,6 +29,7 @@ from mastermind.engine.processes import describe
 from mastermind.engine.retry import NO_RETRY, backoff_delay
 from mastermind.engine.signals import SignalBox
 from mastermind.errors import (
+    EventOutOfOrder,
     MastermindError,
     OutputRejected,
     StaleLease,
@@ -141,6 +142,9 @@ class _Instance:
     attempt_started: float | None = None  # clock.monotonic() when it started
     first_started: float | None = None  # when this instance's first attempt here started
     unknown: bool = False  # ask a person (signal decide.<step>) before running it again
+    # (status, outputs, error) once its final event is being committed, until it is counted:
+    # a step task cancelled while that commit is in flight still ends with that outcome
+    outcome: tuple[StepStatus, Any, str | None] | None = None
 
 
 @dataclass(slots=True)
@@ -181,13 +185,19 @@ class RunExecution:
         self.inputs = inputs
         self.signals = SignalBox()
         self.seq = seq  # continues after the last stored event when a run is resumed
-        # Gapless numbering when a commit fails: the highest number known committed, how many
-        # commits are in flight, and whether numbering must restart from `_committed` once
-        # they have landed (a refused event's number is given to the next event).
+        # Gapless numbering when a commit fails. The stores refuse an event whose number does
+        # not directly follow the run's last committed one (EventOutOfOrder), so an event after
+        # a refused one never lands. After a refusal the run commits nothing more until every
+        # commit in flight has settled, then numbers on from the last committed event: the
+        # highest acknowledged (`_acked`), or counted landed (`_committed`: a commit whose
+        # waiter was cancelled), or reported by the store in a refusal (`_store_last`).
+        self._acked = seq
         self._committed = seq
+        self._store_last: int | None = None
         self._in_flight_commits = 0
+        self._settled = asyncio.Event()  # set while no commit is in flight
+        self._settled.set()
         self._renumber = False
-        self._refused: list[Event] = []  # refused by the store, waiting to be sorted out
         self._states = {step_id: _StepState() for step_id in definition.steps}
         self._waiting_on = {sid: len(step.needs) for sid, step in definition.steps.items()}
         self._steps_view: dict[str, dict[str, Any]] = {}
@@ -216,12 +226,13 @@ class RunExecution:
 
     async def emit(self, status: str, step: CompiledStep | None = None, **fields: Any) -> None:
         """Commit one transition (store first, then listeners)."""
+        while self._renumber and not self._closed:
+            if self._in_flight_commits:
+                await self._settled.wait()  # what is in flight lands or is refused first
+            else:
+                self._mend_numbering()
         if self._closed:
             return
-        if self._renumber and self._in_flight_commits == 0:
-            await self._mend_numbering()
-            if self._closed:
-                return
         self.seq += 1
         event = Event(
             run_id=self.run_id,
@@ -234,54 +245,52 @@ class RunExecution:
             **fields,
         )
         self._in_flight_commits += 1
+        self._settled.clear()
         try:
             await self.env.commit(event)
         except StaleLease:
             self.abandon()  # another daemon owns the run now: stop without another word
         except OutputRejected:
-            self._renumber = True  # refused before it was written: its number is free again
+            # refused before it was written: its number is free again (given back at once when
+            # no event took a number since, as the stores refuse before yielding)
+            if self.seq == event.seq:
+                self.seq -= 1
+            else:
+                self._renumber = True
             raise  # the step's outputs were refused (its caller fails the step)
         except asyncio.CancelledError:
             # stores finish a commit they started: count it as landed, so that its number is
-            # never given to another event (a gap is possible, a duplicate is not)
+            # never given to another event (if it did not land, the store refuses the next one
+            # and says which number it holds last)
             self._committed = max(self._committed, event.seq)
             raise
         except Exception as exc:  # the store is failing: the whole run stops, failed
             self._renumber = True
-            self._refused.append(event)
+            if isinstance(exc, EventOutOfOrder):
+                self._store_last = max(self._store_last or 0, exc.last_seq)
             what = f"step {step.id}" if step is not None else "the run"
             reason = f"the store could not record {status} of {what}: {_describe(exc)}"
             self.env.log.error("run %s: %s", self.run_id, reason)
             self._fail_run(reason)
             raise StoreFailure(reason) from exc
         else:
+            self._acked = max(self._acked, event.seq)
             self._committed = max(self._committed, event.seq)
         finally:
             self._in_flight_commits -= 1
+            if not self._in_flight_commits:
+                self._settled.set()
 
-    async def _mend_numbering(self) -> None:
-        """Once no commit is in flight after the store refused some: a refused event whose
-        number a later, landed event already passed is committed again (a hole otherwise);
-        the numbers above the last landed event are given to the next events."""
+    def _mend_numbering(self) -> None:
+        """No commit is in flight, and the store refused some: number on from its last event.
+        Nothing after a refused event landed (the stores refuse an event that does not follow
+        the last one), so there is no hole to fill, only numbers to give out again."""
         self._renumber = False
-        holes = sorted((e for e in self._refused if e.seq < self._committed), key=_seq)
-        self._refused = []
-        self.seq = self._committed
-        for event in holes:
-            self._in_flight_commits += 1
-            try:
-                await self.env.commit(event)
-            except StaleLease:
-                self.abandon()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # still refused: the hole stays, and the run is failing
-                self.env.log.error(
-                    "run %s: event %d refused again: %s", self.run_id, event.seq, exc
-                )
-            finally:
-                self._in_flight_commits -= 1
+        last = self._committed
+        if self._store_last is not None:  # the store said which number it holds last
+            last = max(self._store_last, self._acked)
+            self._store_last = None
+        self.seq = self._committed = last
 
     # ------------------------------------------------------------------------------ the run
 
@@ -678,12 +687,31 @@ class RunExecution:
             await self._instance_done(instance, status, outputs, error)
         except StoreFailure:
             return  # the run is stopping, failed with the store's reason (see emit)
+        except asyncio.CancelledError:
+            # cancelled (a fail_fast stop, a run timeout) while its final event was committing:
+            # that event counts as committed (see emit), so the instance ended with it, and the
+            # run reports it so instead of closing the step `cancelled`
+            if instance.outcome is not None:
+                self._count(instance, *instance.outcome)
+            raise
 
     async def _instance_done(
         self, instance: _Instance, status: StepStatus, outputs: Any, error: str | None
     ) -> None:
+        self._count(instance, status, outputs, error)
+        state = self._states[instance.step.id]
+        if state.finished == state.total and not state.final and self._stop_reason is None:
+            await self._finish_step(instance.step)
+
+    def _count(
+        self, instance: _Instance, status: StepStatus, outputs: Any, error: str | None
+    ) -> None:
+        """Count an instance's outcome into its step's state (once)."""
+        instance.outcome = None
         step = instance.step
         state = self._states[step.id]
+        if instance.index is None:
+            state.reported = True  # its final event covers the whole step
         state.finished += 1
         state.outputs[instance.index or 0] = outputs
         if status == StepStatus.SKIPPED:
@@ -695,8 +723,6 @@ class RunExecution:
                     error if instance.index is None else f"[{instance.index}] {error}"
                 )
             self._failed()
-        if state.finished == state.total and not state.final and self._stop_reason is None:
-            await self._finish_step(step)
 
     async def _finish_step(self, step: CompiledStep) -> None:
         state = self._states[step.id]
@@ -767,6 +793,7 @@ class RunExecution:
             return await self._instance_failed(instance, attempt, str(exc))
         if decided_skip:
             self._states[step.id].reported = index is None
+            instance.outcome = (StepStatus.SKIPPED, None, None)
             await self.emit(
                 StepStatus.SKIPPED,
                 step,
@@ -849,6 +876,7 @@ class RunExecution:
                     return await self._instance_failed(
                         instance, attempt, f"outputs: {_describe(exc)}"
                     )
+                instance.outcome = (StepStatus.SUCCEEDED, outputs, None)
                 try:
                     await self.emit(
                         StepStatus.SUCCEEDED,
@@ -915,6 +943,7 @@ class RunExecution:
         self, instance: _Instance, attempt: int, error: str, duration: float | None = None
     ) -> tuple[StepStatus, Any, str | None]:
         self._states[instance.step.id].reported = instance.index is None
+        instance.outcome = (StepStatus.FAILED, None, error)
         await self.emit(
             StepStatus.FAILED,
             instance.step,
@@ -942,10 +971,6 @@ def _observed(task: asyncio.Task[None]) -> None:
     retrieve it here too, for a run that stopped before any instance awaited it."""
     if not task.cancelled():
         task.exception()
-
-
-def _seq(event: Event) -> int:
-    return event.seq
 
 
 def _describe(exc: BaseException) -> str:

@@ -62,7 +62,7 @@ def apply_event(
     run: RunRecord, steps: dict[tuple[str, int | None], StepRecord], event: Event
 ) -> None:
     """Fold one event into the run's records (the same rule for every store)."""
-    run.last_seq = max(run.last_seq, event.seq)  # a retried commit may land after later ones
+    run.last_seq = max(run.last_seq, event.seq)  # stores commit a run's events in seq order
     if event.step_id is None:
         run.status = event.status
         if event.status == RunStatus.RUNNING and run.started_at is None:

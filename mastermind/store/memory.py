@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import replace
 
-from mastermind.errors import RunExists
+from mastermind.errors import EventOutOfOrder, RunExists
 from mastermind.store.base import RunRecord, StepRecord, Store, apply_event
 from mastermind.store.events import Event
 
@@ -28,15 +27,9 @@ class MemoryStore(Store):
     async def append(self, event: Event) -> None:
         run = self._runs[event.run_id]
         log = self._events[event.run_id]
-        if log and log[-1].seq > event.seq:
-            # a commit retried after later ones: the log and its fold follow the numbers, as
-            # the durable stores (which fold on read, in number order) do
-            bisect.insort(log, event, key=lambda e: e.seq)
-            steps: dict[tuple[str, int | None], StepRecord] = {}
-            for earlier in log:
-                apply_event(run, steps, earlier)
-            self._steps[event.run_id] = steps
-            return
+        last = log[-1].seq if log else 0
+        if event.seq != last + 1:  # gapless, never rewritten (as the durable stores)
+            raise EventOutOfOrder(event.run_id, event.seq, last)
         log.append(event)
         apply_event(run, self._steps[event.run_id], event)
 

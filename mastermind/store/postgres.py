@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mastermind.errors import (
+    EventOutOfOrder,
     MastermindError,
     OutputRejected,
     RunExists,
@@ -404,7 +405,7 @@ class PostgresStore(Store):
                 continue
             batch, self._pending = self._pending, []
             try:
-                stale = await self._commit(batch)
+                stale, refused = await self._commit(batch)
             except asyncio.CancelledError:
                 for _, _, future in batch:
                     if not future.done():
@@ -415,18 +416,24 @@ class PostgresStore(Store):
                     if not future.done():
                         future.set_exception(StoreUnavailable(f"the store could not commit: {exc}"))
                 continue
-            for event, _, future in batch:
+            for number, (event, _, future) in enumerate(batch):
                 if future.done():
                     continue
                 if event.run_id in stale:
                     future.set_exception(StaleLease(f"run {event.run_id} was taken over"))
+                elif number in refused:
+                    future.set_exception(EventOutOfOrder(event.run_id, event.seq, refused[number]))
                 else:
                     future.set_result(None)
             if self._closing and not self._pending:
                 return
 
-    async def _commit(self, batch: list[tuple[Event, str, asyncio.Future[None]]]) -> set[str]:
-        """Write a batch in one transaction; returns the runs whose epoch is stale (not written)."""
+    async def _commit(
+        self, batch: list[tuple[Event, str, asyncio.Future[None]]]
+    ) -> tuple[set[str], dict[int, int]]:
+        """Write a batch in one transaction; returns the runs whose epoch is stale (not written)
+        and the events refused alone, by their place in the batch, each with its run's last
+        number: an event must directly follow the last one committed (gapless logs)."""
         runs = {event.run_id for event, _, _ in batch}
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
@@ -439,11 +446,24 @@ class PostgresStore(Store):
                 for run_id in runs
                 if current.get(run_id) != (self.owner, self.epochs.get(run_id))
             }
-            events = [
-                (event.run_id, event.seq, encoded)
-                for event, encoded, _ in batch
-                if event.run_id not in stale
-            ]
+            last: dict[str, int] = dict(
+                await conn.fetch(
+                    "SELECT r, (SELECT coalesce(max(seq), 0) FROM events WHERE run_id = r)"
+                    " FROM unnest($1::text[]) AS r",
+                    list(runs - stale),
+                )
+            )
+            refused: dict[int, int] = {}
+            accepted: list[tuple[Event, str]] = []
+            for number, (event, encoded, _) in enumerate(batch):
+                if event.run_id in stale:
+                    continue
+                if event.seq != last[event.run_id] + 1:
+                    refused[number] = last[event.run_id]
+                    continue
+                last[event.run_id] = event.seq
+                accepted.append((event, encoded))
+            events = [(event.run_id, event.seq, encoded) for event, encoded in accepted]
             if events:
                 await conn.executemany(
                     "INSERT INTO events (run_id, seq, data) VALUES ($1, $2, $3::jsonb)", events
@@ -457,8 +477,8 @@ class PostgresStore(Store):
                     event.error if event.status in RUN_FINAL else None,
                     event.run_id,
                 )
-                for event, _, _ in batch
-                if event.step_id is None and event.run_id not in stale
+                for event, _ in accepted
+                if event.step_id is None
             ]
             if updates:
                 await conn.executemany(
@@ -469,10 +489,10 @@ class PostgresStore(Store):
                     updates,
                 )
         self.commits += 1
-        for event, _, _ in batch:
+        for event, _ in accepted:
             if event.step_id is None and event.status in RUN_FINAL:
                 self.epochs.pop(event.run_id, None)
-        return stale
+        return stale, refused
 
     # ------------------------------------------------------------------------------ reads
 

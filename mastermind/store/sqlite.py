@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import orjson
 
-from mastermind.errors import OutputRejected, RunExists, StoreUnavailable
+from mastermind.errors import EventOutOfOrder, OutputRejected, RunExists, StoreUnavailable
 from mastermind.store.base import (
     RunRecord,
     StepRecord,
@@ -266,7 +266,10 @@ class SqliteStore(Store):
                 event.error if final else None,
                 event.run_id,
             )
-        await self._submit("event", (event.run_id, event.seq, encoded), run_row)
+        refused: list[int] = []  # the writer appends the run's last seq if out of order
+        await self._submit("event", (event.run_id, event.seq, encoded), run_row, refused)
+        if refused:
+            raise EventOutOfOrder(event.run_id, event.seq, refused[0])
 
     def _write_loop(self, ready: asyncio.Future[None]) -> None:
         loop = self._loop
@@ -307,16 +310,12 @@ class SqliteStore(Store):
     ) -> None:
 
         started = time.perf_counter()
-        events: list[tuple[Any, ...]] = []
-        runs: list[tuple[Any, ...]] = []
+        events: list[tuple[tuple[Any, ...], tuple[Any, ...] | None, list[int]]] = []
         creates: list[tuple[tuple[Any, ...], list[bool]]] = []
         owners: list[tuple[Any, ...]] = []
         for kind, args in batch:
             if kind == "event":
-                event_row, run_row = args
-                events.append(event_row)
-                if run_row is not None:
-                    runs.append(run_row)
+                events.append(args)
             elif kind == "create":
                 creates.append((args[0], args[1]))
             elif kind == "own":
@@ -336,7 +335,8 @@ class SqliteStore(Store):
                     duplicate.append(True)
             if owners:
                 conn.executemany("UPDATE runs SET owner=? WHERE run_id=?", owners)
-            _insert_events(conn, events)
+            rows, runs = _in_order(conn, events)
+            _insert_events(conn, rows)
             if runs:
                 conn.executemany(
                     "UPDATE runs SET status=?, started_at=coalesce(started_at, ?),"
@@ -470,6 +470,38 @@ def _read_events(conn: sqlite3.Connection, run_id: str, after: int, limit: int) 
         (run_id, after, limit),
     )
     return [Event.from_dict(json.loads(row[0])) for row in cursor]
+
+
+def _in_order(
+    conn: sqlite3.Connection,
+    events: list[tuple[tuple[Any, ...], tuple[Any, ...] | None, list[int]]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The batch's event rows (and run updates) whose number directly follows their run's last
+    committed one; each other event is refused alone (its `refused` list gets the run's last
+    number), never the batch it shares a commit with. One statement reads every run's last
+    number (a primary-key lookup each, however long the log)."""
+    if not events:
+        return [], []
+    ids = list(dict.fromkeys(row[0] for row, _, _ in events))
+    last: dict[str, int] = dict(
+        conn.execute(
+            "SELECT value, (SELECT coalesce(max(seq), 0) FROM events WHERE run_id = value)"
+            " FROM json_each(?)",
+            (json.dumps(ids),),
+        ).fetchall()
+    )
+    rows: list[tuple[Any, ...]] = []
+    runs: list[tuple[Any, ...]] = []
+    for row, run_row, refused in events:
+        run_id, seq = row[0], row[1]
+        if seq != last[run_id] + 1:
+            refused.append(last[run_id])
+            continue
+        last[run_id] = seq
+        rows.append(row)
+        if run_row is not None:
+            runs.append(run_row)
+    return rows, runs
 
 
 _ROWS_PER_INSERT = 500

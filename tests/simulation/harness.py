@@ -3,7 +3,8 @@ stalls and "crashes" on a schedule drawn from the same seed, and invariants chec
 
 One seed = one world: a few random workflows (fan-out, chains, conditions, retries, timeouts,
 sub-workflows, signals, at_most_once steps) submitted to a Coordinator over a `FaultyStore`
-(a MemoryStore that survives every crash). Faults, at commit numbers drawn from the seed:
+(a store that survives every crash: the MemoryStore, or the real SQLite store in a file of a
+temporary directory, `InlineSqliteStore`). Faults, at commit numbers drawn from the seed:
 - `fail`: the commit raises (the engine fails the run with the store's reason);
 - `slow`: the commit lands, but its caller hears of it only after the loop ran many times;
 - `crash_after`: the event is committed, then the process "dies" before acting on it;
@@ -27,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import random
+import sqlite3
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -42,8 +45,10 @@ from mastermind.language.loader import load_text
 from mastermind.store.base import RunRecord, StepRecord, Store, apply_event, fold_steps
 from mastermind.store.events import Event
 from mastermind.store.memory import MemoryStore
+from mastermind.store.sqlite import SqliteStore, _Commit, _connect, migrate
 
 FAULTS = ("fail", "slow", "crash_after", "crash_before")
+STORES = ("memory", "sqlite")
 MAX_LIVES = 40  # coordinators per seed before the simulation calls it a livelock
 LIFE_DEADLINE = 3600.0  # virtual seconds one coordinator life may take (a hang detector)
 
@@ -129,12 +134,52 @@ class Faults:
     injected: Counter[str] = field(default_factory=Counter)
 
 
-class FaultyStore(Store):
-    """One process's view of the durable store (a MemoryStore shared by every life), behind
-    the fault schedule. Once `dead`, it refuses every write for good: whatever the old
-    coordinator still tries after its "crash" never reaches the store."""
+class InlineSqliteStore(SqliteStore):
+    """The real SQLite store (its schema, its group commit of every write queued meanwhile in
+    one transaction, its refusals, its reads and folds) in a file, with the work of its writer
+    and reader threads done on the loop's thread: a batch is committed by a callback once the
+    tasks that are ready have run, so a seed plays out the same way on every machine."""
 
-    def __init__(self, inner: MemoryStore, faults: Faults) -> None:
+    _conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._prepare_files()
+        self._conn = _connect(self.path, self.synchronous)
+        migrate(self._conn)
+        self._reader = self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._flush()
+            self._conn.close()
+            self._conn = self._reader = None
+
+    def _submit(self, kind: str, *args: Any) -> asyncio.Future[None]:
+        assert self._loop is not None and self._conn is not None, "the store is not open"
+        self._ops.append((kind, args))
+        if self._batch is None:
+            self._batch = _Commit(loop=self._loop)
+            self._loop.call_soon(self._flush)
+        return self._batch
+
+    def _flush(self) -> None:
+        batch, future = self._ops, self._batch
+        self._ops, self._batch = [], None
+        if batch and self._conn is not None and self._loop is not None:
+            self._commit(self._conn, batch, future, self._loop)
+
+    async def _read(self, query: Any) -> Any:
+        assert self._conn is not None, "the store is not open"
+        return query(self._conn)
+
+
+class FaultyStore(Store):
+    """One process's view of the durable store (shared by every life), behind the fault
+    schedule. Once `dead`, it refuses every write for good: whatever the old coordinator still
+    tries after its "crash" never reaches the store."""
+
+    def __init__(self, inner: Store, faults: Faults) -> None:
         self.inner = inner
         self.faults = faults
         self.dead = False
@@ -299,11 +344,15 @@ class _Inline(concurrent.futures.Executor):
         return future
 
 
-def run_seed(seed: int) -> Outcome:
-    """One seed on a fresh virtual-time loop (what the tests and the benchmark call)."""
+def run_seed(seed: int, store: str = "memory") -> Outcome:
+    """One seed on a fresh virtual-time loop (what the tests and the benchmark call), over the
+    memory store or a SQLite file in a temporary directory."""
     loop = VirtualTimeLoop()
     try:
-        return loop.run_until_complete(simulate(seed))
+        if store == "memory":
+            return loop.run_until_complete(simulate(seed, MemoryStore()))
+        with tempfile.TemporaryDirectory(prefix="mastermind-sim-") as directory:
+            return loop.run_until_complete(simulate(seed, InlineSqliteStore(directory)))
     finally:
         loop.close()
 
@@ -320,15 +369,22 @@ class Outcome:
     violations: list[str] = field(default_factory=list)
 
 
-async def simulate(seed: int) -> Outcome:
-    """Run one seed's world to its end and check the invariants."""
+async def simulate(seed: int, inner: Store) -> Outcome:
+    """Run one seed's world to its end over `inner` and check the invariants."""
+    await inner.open()
+    try:
+        return await _simulate(seed, inner)
+    finally:
+        await inner.close()
+
+
+async def _simulate(seed: int, inner: Store) -> Outcome:
     rng = random.Random(seed)
     outcome = Outcome(seed)
     world = World()
     schedule = {
         n: rng.choice(FAULTS) for n in range(1, 200) if rng.random() < 0.06
     }  # faults in the first 200 commits; the store is healthy after, so every run can end
-    inner = MemoryStore()
     faults = Faults(schedule)
     store = FaultyStore(inner, faults)
     clock = FakeClock()
@@ -444,7 +500,7 @@ async def _die(coordinator: Coordinator, store: FaultyStore) -> None:
 # ------------------------------------------------------------------------------ invariants
 
 
-async def check(store: MemoryStore, world: World, results: dict[str, RunResult]) -> list[str]:
+async def check(store: Store, world: World, results: dict[str, RunResult]) -> list[str]:
     """Every invariant, for every run in the store; returns the violations found."""
     problems: list[str] = []
     if world.overlaps:
@@ -506,6 +562,6 @@ async def check(store: MemoryStore, world: World, results: dict[str, RunResult])
     return problems
 
 
-def reproduction(seed: int) -> str:
+def reproduction(seed: int, store: str = "memory") -> str:
     """The one line that runs a failing seed again."""
-    return f"pytest tests/simulation -k test_seed --seed {seed}"
+    return f"pytest tests/simulation -k test_seed --seed {seed} --sim-store {store}"
