@@ -205,19 +205,25 @@ async def test_a_nan_output_fails_the_step_on_a_durable_store(
 
 class HeldAckStore(MemoryStore):
     """Commits every event at once, but the caller of the first one `held` picks hears of it
-    only when the test lets go (a slow acknowledgement, as of a loaded database)."""
+    only when the test lets go (a slow acknowledgement, as of a loaded database); with
+    `before`, that event is held before it is committed, and not committed if its caller is
+    cancelled meanwhile (as when a group commit holding it fails)."""
 
-    def __init__(self, held: Callable[[Event], bool]) -> None:
+    def __init__(self, held: Callable[[Event], bool], *, before: bool = False) -> None:
         super().__init__()
-        self.held = held
+        self.held, self.before = held, before
         self.holding = asyncio.Event()
         self.let_go = asyncio.Event()
 
     async def append(self, event: Event) -> None:
-        await super().append(event)
-        if not self.holding.is_set() and self.held(event):
+        hold = not self.holding.is_set() and self.held(event)
+        if not (hold and self.before):
+            await super().append(event)
+        if hold:
             self.holding.set()
             await self.let_go.wait()
+            if self.before:
+                await super().append(event)
 
 
 @pytest.mark.parametrize(("failures", "status"), [(1, "failed"), (0, "succeeded")])
@@ -251,3 +257,37 @@ steps:
     assert (result.status, result.steps["a"], result.steps["b"]) == ("failed", status, "failed")
     failed_steps = "a, b" if status == "failed" else "b"
     assert result.error == f"failed steps: {failed_steps}"
+
+
+async def test_a_cancelled_commit_that_did_not_land_leaves_no_hole(
+    registry: AgentRegistry, load: Load
+) -> None:
+    """Step a's `running` commit is in flight, not yet written, when fail_fast cancels a; the
+    run counts it landed (the durable stores finish what they started), but it never lands.
+    The store refuses the next event (it does not follow), says which number it holds last,
+    and the run numbers on from there: its end is recorded, the log gapless. Before, the run
+    kept numbering after the lost event: every later commit was refused, the end too, and the
+    waiter got a StoreFailure with the run left `running` in the store."""
+    definition = load(
+        """
+name: lost_commit
+on_failure: fail_fast
+steps:
+  a: {agent: probe}
+  c: {agent: gate}
+  b: {agent: crash, needs: [c]}
+"""
+    )
+    store = HeldAckStore(lambda e: e.step_id == "a" and e.status == "running", before=True)
+    async with Coordinator(registry, store) as coordinator:
+        run_id = await coordinator.submit(definition)
+        async with asyncio.timeout(HANG_GUARD):
+            await store.holding.wait()
+            registry.instance("gate").gates["default"].set()  # type: ignore[attr-defined]
+            result = await coordinator.wait(run_id)
+        events = await store.events(run_id)
+        stored = await store.get_run(run_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert all(not (e.step_id == "a" and e.status == "running") for e in events)
+    assert result.status == "failed" and stored is not None and stored.status == "failed"
+    assert events[-1].step_id is None and events[-1].status == "failed"
