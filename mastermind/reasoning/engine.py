@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mastermind.reasoning.formulas import (
@@ -26,12 +26,16 @@ from mastermind.reasoning.formulas import (
     is_verbal,
     negate,
     predicate_names,
+    predicates,
+    terms,
 )
 from mastermind.reasoning.parse import PremiseError, parse_premise
 from mastermind.reasoning.solve import QUERY, Reasoner, categoricals, display_name
 
 MAX_TRUTH_TABLE_VARIABLES = 12
-MAX_CANDIDATES = 20_000
+MAX_CANDIDATES = 20_000  # candidate conclusions derive considers
+MAX_SOLVER_CALLS = 2_000  # solver calls derive makes (each is one question by assumptions)
+SITUATIONS_KEPT = 16  # situations derive tests candidates in before asking the solver
 READINGS = ("boolean", "traditional")
 
 # The 24 valid categorical syllogisms by (mood, figure). The 15 unconditional ones are valid in
@@ -362,7 +366,39 @@ def _nouns(premises: Sequence[Formula]) -> set[str]:
     return found
 
 
-def _candidates(premises: Sequence[Formula]) -> list[Formula]:
+def _distances(premises: Sequence[Formula]) -> dict[str, dict[str, int]]:
+    """How far apart two words (predicates, names, propositions) are in the premises: 1 if
+    one premise uses both, 2 through a word in between, ... (missing: unrelated)."""
+    links: dict[str, set[str]] = {}
+    for formula in premises:
+        words = predicates(formula) | terms(formula)
+        words |= {a.name for a in atoms(formula) if isinstance(a, Atom)}
+        words.discard(THING)
+        for word in words:
+            links.setdefault(word, set()).update(words - {word})
+    found: dict[str, dict[str, int]] = {}
+    for start in links:
+        seen = {start: 0}
+        frontier = [start]
+        while frontier:
+            following = []
+            for word in frontier:
+                for other in links[word]:
+                    if other not in seen:
+                        seen[other] = seen[word] + 1
+                        following.append(other)
+            frontier = following
+        found[start] = seen
+    return found
+
+
+UNRELATED = 1 << 30
+
+
+def _candidates(premises: Sequence[Formula]) -> Iterator[Formula]:
+    """Candidate conclusions, nearest first: about one proposition, then relating words the
+    premises connect in fewer steps (a chain's conclusions before claims about words no
+    premise relates, which follow only from a term being empty or universal)."""
     preds = sorted(
         {
             n
@@ -376,22 +412,34 @@ def _candidates(premises: Sequence[Formula]) -> list[Formula]:
     nouns = _nouns(premises)
     names = sorted({a.term for f in premises for a in atoms(f) if isinstance(a, Pred)})
     props = _propositions(premises)
-    found: list[Formula] = []
-    for s, p in itertools.permutations(preds, 2):
-        if is_verbal(s):
-            continue  # "all things that bark ..." is not a sentence of the grammar
-        noun = p in nouns
-        found += [Categorical("all", s, p, noun), Categorical("some_not", s, p, noun)]
-        if s < p or is_verbal(p):
-            found += [Categorical("no", s, p, noun), Categorical("some", s, p, noun)]
-    for name in names:
-        for p in preds:
-            found += [Pred(p, name, p in nouns), Not(Pred(p, name, p in nouns))]
+    distance = _distances(premises)
+
+    def apart(a: str, b: str) -> int:
+        return distance.get(a, {}).get(b, UNRELATED)
+
     for prop in props:
-        found += [Atom(prop), Not(Atom(prop))]
-    for a, b in itertools.permutations(props, 2):
-        found.append(Binary("implies", Atom(a), Atom(b)))
-    return found
+        yield Atom(prop)
+        yield Not(Atom(prop))
+    pairs: list[tuple[int, int, str, str]] = []
+    for s, p in itertools.permutations(preds, 2):
+        if not is_verbal(s):  # "all things that bark ..." is not a sentence of the grammar
+            pairs.append((apart(s, p), 0, s, p))
+    pairs += [(apart(name, p), 1, name, p) for name in names for p in preds]
+    pairs += [(apart(a, b), 2, a, b) for a, b in itertools.permutations(props, 2)]
+    pairs.sort()
+    for _, kind, a, b in pairs:
+        if kind == 0:
+            noun = b in nouns
+            yield Categorical("all", a, b, noun)
+            yield Categorical("some_not", a, b, noun)
+            if a < b or is_verbal(b):
+                yield Categorical("no", a, b, noun)
+                yield Categorical("some", a, b, noun)
+        elif kind == 1:
+            yield Pred(b, a, b in nouns)
+            yield Not(Pred(b, a, b in nouns))
+        else:
+            yield Binary("implies", Atom(a), Atom(b))
 
 
 def _counter(reasoner: Reasoner, candidate: Formula) -> list[int]:
@@ -408,19 +456,17 @@ def _counter(reasoner: Reasoner, candidate: Formula) -> list[int]:
     return [-reasoner.literal(candidate)]
 
 
-def _restates(candidate: Formula, premises: Sequence[Formula]) -> bool:
+def _restatements(premises: Sequence[Formula]) -> set[Formula]:
+    """The premises, and `no`/`some` premises with subject and predicate swapped."""
+    found: set[Formula] = set(premises)
     for premise in premises:
-        if candidate == premise:
-            return True
         if (
-            isinstance(candidate, Categorical)
-            and isinstance(premise, Categorical)
-            and candidate.kind == premise.kind
-            and candidate.kind in ("no", "some")
-            and (candidate.subject, candidate.predicate) == (premise.predicate, premise.subject)
+            isinstance(premise, Categorical)
+            and premise.kind in ("no", "some")
+            and isinstance(premise.predicate, str)
         ):
-            return True
-    return False
+            found.add(Categorical(premise.kind, premise.predicate, premise.subject))
+    return found
 
 
 def derive(
@@ -428,18 +474,23 @@ def derive(
     limit: int = 200,
     reading: str = "boolean",
     found: list[Formula] | None = None,
+    budget: int | None = None,
 ) -> dict[str, Any]:
     """The non-trivial conclusions that follow from consistent premises.
 
     One solver holds the premises (and an extra individual); each candidate is a question by
-    assumptions, so the cost grows with the number of candidates, not their product.
+    assumptions, so the cost grows with the number of candidates, not their product. Every
+    situation the solver finds is kept (the last few): a candidate false in one of them does
+    not follow, without asking. At most `budget` solver calls (MAX_SOLVER_CALLS) and
+    MAX_CANDIDATES candidates, nearest words first; the explanation says when either is hit.
     """
+    budget = MAX_SOLVER_CALLS if budget is None else budget
     assumed = existence(premises) if reading == "traditional" else []
     given = [*premises, *assumed]
-    all_candidates = _candidates(premises)
-    candidates = all_candidates[:MAX_CANDIDATES]
     indices = list(range(len(given)))
     derived: list[str] = []
+    checked = 0
+    stopped = ""
     with Reasoner(given, query_individual=True) as reasoner:
         if not reasoner.satisfiable(indices):
             core = reasoner.core(indices)
@@ -451,17 +502,42 @@ def derive(
                     + "; ".join(f"({i + 1}) {given[i]}" for i in core)
                     + ". Everything would follow, so nothing useful can be derived."
                 ],
+                "solver_calls": reasoner.calls(),
             }
+        situations = [reasoner.snapshot()]
+        for polarity in ("true", "rnd"):
+            other = reasoner.other_snapshot(indices, polarity)
+            if other is not None:
+                situations.append(other)
+        fixed = len(situations)  # kept throughout; later ones are the last few found
         entailed: set[Formula] = set()  # every candidate that follows, restated or not
+        restated = _restatements(given)
+        candidates = _candidates(premises)
         for candidate in candidates:
-            counter = _counter(reasoner, candidate)
-            if reasoner.satisfiable(indices, counter):
-                continue  # premises + not candidate is possible: it does not follow
-            if not reasoner.solve(counter):
-                continue  # a tautology: true whatever the premises say
-            entailed.add(candidate)
-            if _restates(candidate, given):
+            if checked >= MAX_CANDIDATES:
+                stopped = f"Stopped at {MAX_CANDIDATES} candidate conclusions (the most checked)"
+                break
+            if reasoner.calls() >= budget:
+                stopped = f"Stopped after {budget} solver calls (the budget)"
+                break
+            checked += 1
+            if candidate in restated:
+                entailed.add(candidate)  # a premise, said again: it follows, and is not news
                 continue
+            if any(situation.holds(candidate) is False for situation in situations):
+                continue  # false in a situation where every premise is true
+            counter = _counter(reasoner, candidate)
+            possible = reasoner.satisfiable(indices, counter)
+            if possible:
+                situations.append(reasoner.snapshot())
+                if len(situations) > SITUATIONS_KEPT:
+                    del situations[fixed]
+            if isinstance(candidate, Categorical) and candidate.kind in ("some", "some_not"):
+                reasoner.retire(counter[0])
+            if possible:
+                continue  # premises + not candidate is possible: it does not follow
+            # (no candidate is a truism: each relates two different words)
+            entailed.add(candidate)
             if isinstance(candidate, Binary) and (
                 candidate.right in entailed or negate(candidate.left) in entailed
             ):
@@ -470,18 +546,31 @@ def derive(
             if found is not None:
                 found.append(candidate)
             if len(derived) >= limit:
+                stopped = f"Stopped at {limit} conclusions"
                 break
+        left = sum(1 for _ in itertools.islice(candidates, MAX_CANDIDATES)) if stopped else 0
+        calls = reasoner.calls()
     explanation = [
-        f"Checked {len(candidates)} candidate conclusions over the premises' terms; "
-        f"{len(derived)} follow and are not premises or truisms."
+        f"Checked {checked} candidate conclusions over the premises' terms ({calls} solver "
+        f"calls); {len(derived)} follow and are not premises or truisms."
     ]
-    if len(candidates) < len(all_candidates):
-        explanation.append(f"Stopped at {MAX_CANDIDATES} of {len(all_candidates)} candidates.")
+    if stopped:
+        more = f"{left}+" if left >= MAX_CANDIDATES else str(left)
+        explanation.append(
+            f"{stopped}: {more} candidates were not checked (those relating words the premises "
+            "connect only through longer chains, or not at all); ask about one with a conclusion."
+        )
     if assumed:
         explanation.append(
             "Traditional reading: assuming " + "; ".join(str(a) for a in assumed) + "."
         )
-    return {"consistent": True, "derived": derived, "explanation": explanation}
+    return {
+        "consistent": True,
+        "derived": derived,
+        "explanation": explanation,
+        "solver_calls": calls,
+        "complete": not stopped,
+    }
 
 
 def challenge(
@@ -494,13 +583,24 @@ def challenge(
     target = premises[remove]
     kept_premises = [p for i, p in enumerate(premises) if i != remove and not _same(p, target)]
     lost, kept = [], []
-    for conclusion in conclusions:
-        before = validate(premises, conclusion, reading)["valid"]
-        after = validate(kept_premises, conclusion, reading)["valid"]
-        if before and not after:
-            lost.append(str(conclusion))
-        elif before:
-            kept.append(str(conclusion))
+    before, after = list(premises), list(kept_premises)
+    if reading == "traditional":
+        before += existence([*premises, *conclusions])
+        after += existence([*kept_premises, *conclusions])
+    # one solver for every question (by assumptions): the premises before and after, and
+    # each conclusion's negation
+    formulas = list(dict.fromkeys([*before, *after]))
+    index = {f: i for i, f in enumerate(formulas)}
+    denials = [negate(c) for c in conclusions]
+    with Reasoner([*formulas, *denials]) as reasoner:
+        for number, conclusion in enumerate(conclusions):
+            denial = len(formulas) + number
+            if reasoner.satisfiable([*(index[f] for f in before), denial]):
+                continue  # it did not follow before either
+            if reasoner.satisfiable([*(index[f] for f in after), denial]):
+                lost.append(str(conclusion))
+            else:
+                kept.append(str(conclusion))
     return {
         "removed": [str(p) for p in premises if p not in kept_premises],
         "no_longer_follow": lost,
