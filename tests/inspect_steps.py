@@ -31,10 +31,20 @@ def announce_then_wait(port: int) -> int:
 
 
 async def block_until_told(port: int) -> str:
-    """Block the event loop on purpose (time.sleep in an async def) until the test's go."""
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
-        conn.sendall(b"block\n")
+    """Block the event loop on purpose (time.sleep in an async def) until the test's go.
+
+    It says `block` over an asyncio connection before it blocks: a blocking connect would be
+    part of the block, and on a loaded machine the watchdog's samples could find the loop in
+    `socket.create_connection` more often than here (the episode names the place most samples
+    saw)."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"block\n")
+        await writer.drain()
+        conn = writer.get_extra_info("socket").fileno()
         deadline = time.monotonic() + 60
         while not select.select([conn], [], [], 0)[0] and time.monotonic() < deadline:
             time.sleep(0.01)  # noqa: ASYNC251 - BLOCKS THE LOOP, on purpose
         return "unblocked"
+    finally:
+        writer.close()
