@@ -230,7 +230,6 @@ REFUSED: list[tuple[str, str]] = [
     ("Socrates's dog is loyal.", "possessives are not read"),
     ("All dogs or cats are pets.", "'all S or T' is not read: say 'All S and T are P"),
     ("Some cats and dogs are black.", "'some S and T' is ambiguous (some of each, or so"),
-    ("Socrates is not wise and old.", "'old' alone is not a sentence (a single word is "),
     ("No fish are not wet.", "a double negation ('no ... not') is not read"),
     ("It rains. It snows.", "one sentence at a time (a full stop inside)"),
     ("Only dogs bark.", "'only': 'only' is read in 'only if'; for 'only S"),
@@ -238,7 +237,6 @@ REFUSED: list[tuple[str, str]] = [
     ("If it rains then if it snows then it is cold.", "'if' does not fit here"),
     ("the", "the sentence ends too early"),
     ("Fido chase cats.", "'fido chase' is not a name (names are capitalise"),
-    ("The dogs bark.", "the verb does not agree with the subject (a plur"),
     ("It are cold.", "'it' takes 'is', not 'are'"),
 ]
 
@@ -342,4 +340,51 @@ REFUSED += [
     ("A man is at the door.", "'a S is P' is read as every S only with a noun"),
     ("A car is parked outside.", "'a S is P' is read as every S only with a noun"),
     ("A dog barks.", "'a S is P' is read as every S only with a noun"),
+]
+
+# 'not' before a list of predicates or verbs denies the whole list (English scope: 'is not
+# wise and old' = not both; 'is not wise or old' = neither), for 'is' and 'does' alike; a
+# negation is said of each name ('Socrates and Plato are not men' = neither is); 'both' and
+# 'either' group names; bare plurals joined are generic; a plural definite names one group
+CORPUS += [
+    (
+        "Socrates is not wise and old.",
+        "it is not the case that Socrates is wise and Socrates is old",
+    ),
+    (
+        "Socrates isn't wise and old.",
+        "it is not the case that Socrates is wise and Socrates is old",
+    ),
+    ("It does not rain and snow.", "it is not the case that it rains and it snows"),
+    ("Fido does not bark and bite.", "it is not the case that Fido barks and Fido bites"),
+    ("Socrates is not wise or old.", "it is not the case that Socrates is wise or Socrates is old"),
+    ("It does not rain or snow.", "it is not the case that it rains or it snows"),
+    ("Some cats are not black or white.", "some cats are not black or white"),
+    ("Both Alice and Bob are engineers.", "Alice is an engineer and Bob is an engineer"),
+    ("Either Alice or Bob is an engineer.", "Alice is an engineer or Bob is an engineer"),
+    ("Socrates and Plato are not men.", "Socrates is not a man and Plato is not a man"),
+    ("Socrates or Plato is not wise.", "Socrates is not wise or Plato is not wise"),
+    ("Cats and dogs are mammals.", "all cats are mammals and all dogs are mammals"),
+    ("Both cats and dogs are mammals.", "all cats are mammals and all dogs are mammals"),
+    ("Cats and dogs are not reptiles.", "no cats are reptiles and no dogs are reptiles"),
+    ("Athens and Thebes are cities.", "Athens is a city and Thebes is a city"),
+    ("The roads are icy.", "the roads are icy"),
+    ("The roads were not icy.", "the roads are not icy"),
+    ("The dogs bark.", "the dogs bark"),
+    ("The dogs do not bark.", "the dogs do not bark"),
+    ("The dogs are animals.", "the dogs are animals"),
+    ("The roads and the bridges are icy.", "the roads are icy and the bridges are icy"),
+    ("The road or the bridges are icy.", "the road is icy or the bridges are icy"),
+    (
+        "If the roads are icy, the match is cancelled.",
+        "if the roads are icy then the match is cancelled",
+    ),
+]
+REFUSED += [
+    ("Socrates is wise and not old.", "'and not old': 'not' inside a list of predicates"),
+    ("It rains and cold.", "'cold' after 'and' would be a sentence of its own"),
+    ("Cats or dogs are mammals.", "'S or T are P' is not read"),
+    ("Fido and dogs are animals.", "a plural noun beside a name"),
+    ("The roads is icy.", "the verb does not agree with the subject"),
+    ("The road are icy.", "the verb does not agree with the subject"),
 ]

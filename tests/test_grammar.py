@@ -114,6 +114,20 @@ ARGUMENTS: list[tuple[list[str], str | None, bool]] = [
         "It does not rain.",
         True,
     ),
+    # 'not' denies the whole list; each name; bare plurals joined; a plural definite
+    (["Socrates is not wise and old.", "Socrates is wise."], "Socrates is not old.", True),
+    (["Socrates is not wise and old."], "Socrates is not old.", False),
+    (["It does not rain and snow.", "It rains."], "It does not snow.", True),
+    (["Socrates is not wise or old."], "Socrates is not old.", True),
+    (["Socrates and Plato are not men."], "Plato is not a man.", True),
+    (["Both Alice and Bob are engineers."], "Bob is an engineer.", True),
+    (["Cats and dogs are mammals.", "Tom is a cat."], "Tom is a mammal.", True),
+    (
+        ["The roads are icy.", "If the roads are icy, the match is cancelled."],
+        "The match is cancelled.",
+        True,
+    ),
+    (["The roads are icy.", "The road is a road."], "The road is icy.", False),
 ]
 
 

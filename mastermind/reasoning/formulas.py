@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from mastermind.reasoning.words import base_verb, plural, third_person, with_article
+from mastermind.reasoning.words import (
+    base_verb,
+    head,
+    is_plural,
+    plural,
+    third_person,
+    with_article,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +37,20 @@ THING = "thing"  # the predicate every individual has: `everything`, `something`
 
 def display_term(term: str) -> str:
     """Names are shown capitalised (`Socrates`, `Mr. Smith`); `the ground` is not a name."""
-    if term.startswith(("the ", "my ", "your ", "our ", "his ", "its ", "their ", "\0")):
+    if term.startswith((*_DETERMINERS, "\0")):
         return term
     return " ".join(word[:1].upper() + word[1:] for word in term.split())
+
+
+_DETERMINERS = ("the ", "my ", "your ", "our ", "his ", "its ", "their ")
+
+
+def is_group(term: str) -> bool:
+    """A plural definite (`the roads`): one individual, a named group, that takes `are`."""
+    if not term.startswith(_DETERMINERS):
+        return False
+    words = term.split()
+    return is_plural(words[head(words)])
 
 
 def is_verbal(predicate: str) -> bool:
@@ -54,6 +72,10 @@ class Pred:
 
     def __str__(self) -> str:
         term = display_term(self.term)
+        if is_group(self.term):  # `the roads are icy`, `the dogs bark`
+            if is_verbal(self.predicate):
+                return f"{term} {self.predicate[3:]}"
+            return f"{term} are {plural(self.predicate) if self.noun else self.predicate}"
         if is_verbal(self.predicate):
             return f"{term} {_verb_3sg(self.predicate)}"
         return f"{term} is {with_article(self.predicate) if self.noun else self.predicate}"
@@ -90,8 +112,11 @@ class Not:
         if isinstance(self.operand, Pred):
             pred = self.operand
             term = display_term(pred.term)
+            group = is_group(pred.term)
             if is_verbal(pred.predicate):
-                return f"{term} does not {pred.predicate[3:]}"
+                return f"{term} {'do' if group else 'does'} not {pred.predicate[3:]}"
+            if group:
+                return f"{term} are not {plural(pred.predicate) if pred.noun else pred.predicate}"
             shown = with_article(pred.predicate) if pred.noun else pred.predicate
             return f"{term} is not {shown}"
         if isinstance(self.operand, Binary) and self.operand.op in ("and", "or"):

@@ -36,6 +36,7 @@ from mastermind.reasoning.formulas import (
     Junction,
     Not,
     Pred,
+    is_group,
     predicate_names,
 )
 from mastermind.reasoning.words import base_verb, engine, head, is_plural, singular, third_person
@@ -374,6 +375,8 @@ nps: np
 np: (WORD | NAME)+
 names: name
     | NEITHER name NOR name             -> names_nor
+    | BOTH name AND name                -> names_and
+    | EITHER name COMMA? OR name        -> names_or
     | name (COMMA name)* (COMMA? AND name)+           -> names_and
     | name (COMMA name)* (COMMA? OR name)+            -> names_or
 name: TITLE? (WORD | NAME)+
@@ -499,7 +502,7 @@ def read(sentence: str) -> Formula:
     for shape in shapes:
         candidate = _fill(shape, words)
         try:
-            reader = _Reader(capitals)
+            reader = _Reader(capitals, words)
             reader.top = candidate.children[0]
             readings[reader.sentence(candidate.children[0])] = None
         except Refusal as exc:
@@ -621,8 +624,9 @@ def _any_inside(word: str, inside: bool, column: int) -> None:
 class _Reader:
     """One parse tree → a formula, checking what the grammar cannot: agreement, scope."""
 
-    def __init__(self, capitals: set[int]) -> None:
+    def __init__(self, capitals: set[int], words: list[Word] | None = None) -> None:
         self.capitals = capitals
+        self.words = words or []
         self.top: Any = None  # the clause that is the whole sentence, if it is one
 
     # ---------------------------------------------------------------- sentence level
@@ -680,6 +684,22 @@ class _Reader:
             word = str(node.children[0])
             if _LETTER.match(word):
                 return Atom(word)
+            column = _column(node)
+            before = [w for w in self.words if w.column < column][-2:]
+            kinds = [w.kind for w in before]
+            if kinds[-1:] == ["NOT"] and kinds[:1] in (["AND"], ["OR"]):
+                raise Refusal(
+                    f"'{before[0].text} not {word}': 'not' inside a list of predicates is not "
+                    "read; write two sentences ('Socrates is wise and Socrates is not old')",
+                    column,
+                )
+            if kinds[-1:] in (["AND"], ["OR"]):
+                raise Refusal(
+                    f"'{word}' after '{before[-1].text}' would be a sentence of its own, and a "
+                    "single word is one only as a propositional letter (p, q1): repeat the "
+                    "subject and verb",
+                    column,
+                )
             raise Refusal(
                 f"'{word}' alone is not a sentence (a single word is read only as a "
                 "propositional letter such as p or q1)",
@@ -798,8 +818,14 @@ class _Reader:
         body = self.body(body_tree)
         names, op = self.names(names_tree)
         column = _column(names_tree)
-        plural = op == "and"
+        # 'The roads are icy': a plural definite names one group, read as one individual
+        # ('the roads'), so the verb is plural; after 'or' the verb agrees with the last name
+        plural = op == "and" or is_group(names[-1][0])
         single = len(names) == 1 and self.generic_subject(names_tree)
+        if len(names) > 1:
+            generic = self.generic_list(names_tree, names, op, body, column)
+            if generic is not None:
+                return generic
         if single and body.plural is True:
             # "Cats are mammals", "Dogs bark": a bare plural noun is generic
             if body.finite is not None:
@@ -816,18 +842,51 @@ class _Reader:
             self.agree_verb(body, plural)
             for name, capitalized in names:
                 words = name.split()
-                if name.startswith("the "):
-                    if is_plural(words[head(words)]):
-                        raise Refusal(f"'{name}' ends in a plural noun", column)
-                elif len(words) > 1 and not capitalized:
+                if len(words) > 1 and not capitalized and not name.startswith("the "):
                     raise Refusal(f"'{name}' is not a name (names are capitalised)", column)
         parts = [body.of(name) for name, _ in names]
         if op == "nor":  # neither A nor B is P: A is not P and B is not P
             if body.negative:
                 raise Refusal("'neither ... not' is a double negation", column)
             return _join("and", [_negate_reading(part) for part in parts])
-        formula = _join(op or "and", parts)
-        return _negate_reading(formula) if body.negative else formula
+        if body.negative:  # 'Socrates and Plato are not men': each is not
+            parts = [_negate_reading(part) for part in parts]
+        return _join(op or "and", parts)
+
+    def generic_list(
+        self, node: Any, names: list[tuple[str, bool]], op: str | None, body: Body, column: int
+    ) -> Formula | None:
+        """'Cats and dogs are mammals': bare plural nouns joined are generic, one sentence
+        each (None: they are names, 'Socrates and Plato'). A plural noun beside a name is
+        refused."""
+        trees = _subtrees(node, "name", "definite")
+        bare = [
+            tree.data == "name"
+            and all(
+                str(t.type) == "WORD" and int(t.column or 0) not in self.capitals
+                for t in tree.children
+            )
+            and is_plural(str(tree.children[head([str(t) for t in tree.children])]))
+            for tree in trees
+        ]
+        if not all(bare):
+            if any(bare[1:]):
+                raise Refusal(
+                    "a plural noun beside a name: write one sentence each ('All dogs are P.', "
+                    "'Fido is P.')",
+                    column,
+                )
+            return None
+        if op != "and":
+            raise Refusal(
+                "'S or T are P' is not read: say 'S and T are P' or one sentence each", column
+            )
+        if body.plural is False:
+            raise Refusal("the verb does not agree with the subject", column)
+        if body.finite is not None:
+            self.agree_verb(body, True)
+            self.plain_modifiers(node)
+        return _join("and", [self.generic(name, body, column) for name, _ in names])
 
     def plain_modifiers(self, node: Any) -> None:
         """Before a verb, only the head of a noun phrase may look plural (`big dogs bark`),
@@ -911,12 +970,8 @@ class _Reader:
                 if negative:
                     raise Refusal("'not ... neither' is a double negation", _column(preds))
                 negative = True
-            elif negative and isinstance(predicate, Junction):
-                raise Refusal(
-                    "'not' before 'P and Q' / 'P or Q' is ambiguous: say 'neither P nor Q', "
-                    "or write two sentences",
-                    _column(preds),
-                )
+            # 'is not P and Q' denies the whole predicate: not (P and Q), as 'does not V and
+            # W' does; 'is not P or Q' is not (P or Q), i.e. neither (see docs/agents.md)
             return Body(negative, predicate, plural, False, None, nouns)
         vps = node.children[-1]
         first = node.children[0]
