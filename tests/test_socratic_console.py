@@ -158,3 +158,25 @@ def test_skipped_premises_are_not_dropped_from_the_file(tmp_path: Path) -> None:
     assert "not saving to" in done.stdout
     assert "(2) Socrates is a man." in done.stdout
     assert kept.read_text() == original
+
+
+def test_long_input_is_not_echoed_and_an_empty_truth_table_says_why(tmp_path: Path) -> None:
+    from io import StringIO
+
+    from mastermind.cli.socratic_console import SHOWN, Console
+
+    out = StringIO()
+    console = Console(out)
+    pasted = "x" * 100_000
+    for line in [pasted, f"load {tmp_path / ('y' * 5_000)}", "truth", "truth p"]:
+        console.handle(line)
+    text = out.getvalue()
+    assert len(text) < 1_000, text[:300]
+    assert f"unknown command {'x' * SHOWN!r}... (100,000 characters); type help" in text
+    assert "cannot load" in text and "(5,0" in text
+    assert text.count("no premises yet: a truth table shows each premise's value") == 2
+    console.handle("add p -> q")
+    console.handle("truth")
+    table = out.getvalue()[len(text) :]
+    assert table.splitlines()[1].split() == ["p", "q", "(1)"]
+    assert table.count("<- all premises true") == 3

@@ -86,7 +86,7 @@ class Console:
             return False
         handler = getattr(self, f"cmd_{command}", None)
         if handler is None:
-            self.say(f"unknown command {command!r}; type help")
+            self.say(f"unknown command {shown(command)}; type help")
         else:
             handler(rest)
         return True
@@ -231,6 +231,12 @@ class Console:
         self._autosave()
 
     def cmd_truth(self, rest: str) -> None:
+        if not self.premises:
+            self.say(
+                "no premises yet: a truth table shows each premise's value (add one with: "
+                "add If it rains, the ground is wet.)"
+            )
+            return
         result = self._evaluate({"conclusion": rest or None, "operation": "truth_table"})
         if result is None:
             return
@@ -256,7 +262,7 @@ class Console:
         try:
             save_premises(path, self.premises)
         except OSError as exc:
-            self.say(f"cannot save to {path}: {exc}")
+            self.say(f"cannot save to {shown(str(path))}: {_reason(exc)}")
             return
         self.say(f"saved {len(self.premises)} premises to {path}")
 
@@ -272,7 +278,7 @@ class Console:
         try:
             texts = load_premises(path)
         except (OSError, ValueError) as exc:
-            self.say(f"cannot load {path}: {exc}")
+            self.say(f"cannot load {shown(str(path))}: {_reason(exc)}")
             return None
         loaded = []
         skipped = []
@@ -280,7 +286,7 @@ class Console:
             try:
                 parse_premise(text)
             except PremiseError as exc:
-                self.say(f"skipped {text!r}: {exc.why}")
+                self.say(f"skipped {shown(text)}: {exc.why}")
                 skipped.append(text)
                 continue
             loaded.append(text)
@@ -294,6 +300,24 @@ class Console:
                 save_premises(self.premises_file, self.premises)
             except OSError as exc:
                 self.say(f"cannot save to {self.premises_file}: {exc}")
+
+
+SHOWN = 60  # characters of the user's text echoed back in a message
+
+
+def shown(text: str) -> str:
+    """The text, quoted, cut to SHOWN characters (a pasted 100 KB line is not echoed back)."""
+    if len(text) <= SHOWN:
+        return repr(text)
+    return f"{text[:SHOWN]!r}... ({len(text):,} characters)"
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file could not be used, without repeating its (possibly very long) name."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    text = str(exc)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def save_premises(path: Path, premises: list[str]) -> None:
