@@ -147,30 +147,53 @@ def test_signals_and_cancel(tmp_path: Path, folder: Path) -> None:
         assert wait_finished(d, body["run_id"])["run"]["status"] == "cancelled"
 
 
+HELD = """
+name: held
+steps:
+  hold: {agent: wait, for_each: '${{ fromJSON(inputs.items) }}', with: {signal: go, timeout: 1h}}
+inputs: {items: {type: string}}
+"""
+
+
 def test_sigterm_drains_and_the_next_start_finishes_the_rest(tmp_path: Path, folder: Path) -> None:
+    """Fifty steps wait for a signal that the first daemon never gets: SIGTERM stops it after
+    its grace with the run unfinished, and the next start resumes the run, which the signals
+    then finish (no step waits on the clock: the test takes what the machine takes)."""
+    (folder / "held.yaml").write_text(HELD)
     state = tmp_path / "state"
-    with daemon(tmp_path, folder, state=state) as d:
-        _, body = d.call("POST", "/api/v1/runs", {"workflow": "slow", "inputs": {"d": "20s"}})
-        run_id = body["run_id"]
+
+    def running(d: RunningDaemon, run_id: str) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             steps = d.call("GET", f"/api/v1/runs/{run_id}")[1]["steps"]
             if sum(s["status"] == "running" for s in steps if s["item_index"] is not None) == 50:
-                break
+                return
             time.sleep(0.05)
+        raise AssertionError(f"not every item of {run_id} is running: {steps}")
+
+    with daemon(tmp_path, folder, state=state) as d:
+        status, body = d.call(
+            "POST",
+            "/api/v1/runs",
+            {"workflow": "held", "inputs": {"items": json.dumps(list(range(50)))}},
+        )
+        assert status == 201, body
+        run_id = body["run_id"]
+        running(d, run_id)
         d.process.send_signal(signal.SIGTERM)
         assert d.process.wait(timeout=60) == 0
-    # it stopped within its grace, not after the 20 s naps: the run is left unfinished
+    # it stopped after its grace, the steps still waiting: the run is left unfinished
     stored = sqlite3.connect(state / "mastermind.db")
     status = stored.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()[0]
     stored.close()
     assert status == "running"
-    # the next start resumes the run; with short naps it completes
-    slow = folder / "slow.yaml"
+    # the next start resumes the run; given its signals, it completes
     with daemon(tmp_path, folder, state=state) as d:
+        running(d, run_id)
+        for _ in range(50):
+            assert d.call("POST", f"/api/v1/runs/{run_id}/signals/go", {})[0] == 202
         body = wait_finished(d, run_id, timeout=60)
     assert body["run"]["status"] == "succeeded", body["run"]
-    assert slow.exists()
 
 
 def test_sighup_reloads_workflows_and_keeps_the_last_good_version(
