@@ -68,3 +68,19 @@ def marks(path: str, ticks: int, first_ticks: int) -> int:
         mark("tick")
     mark("end")
     return ticks
+
+
+async def await_word(port: int) -> str:
+    """An in-process step (`python` agent, a coroutine on the owner's event loop): tell the test
+    which process runs it (`PID`), then wait for a line from the test and return it. The
+    connection closes when the step ends, so the test sees when an attempt stops."""
+    import asyncio
+    import os
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"{os.getpid()}\n".encode())
+        await writer.drain()
+        return (await reader.readline()).decode().strip()
+    finally:
+        writer.close()

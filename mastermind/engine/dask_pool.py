@@ -240,13 +240,15 @@ class DaskPool:
         raise StepError(reply[1], retryable=reply[2])
 
     async def _stop(self, client: Client, future: Future[Any], key: str) -> None:
-        """Cancel the future and stop the thread running it (bounded: we are being cancelled)."""
+        """Cancel the future, stop the thread running it and wait until it has stopped, so the
+        next attempt does not run beside it (bounded: we are being cancelled)."""
         try:
             async with asyncio.timeout(self.cleanup_timeout):
                 await client.cancel([future], force=True, reason="the step was cancelled")
-                await client.run(_stop, key, on_error="ignore")
+                await self._wait_gone(client, key)
         except Exception as exc:  # the step ends either way; say what may still run
-            log.warning("Dask: could not stop task %s: %s", key, exc)
+            reason = str(exc) or f"its thread still runs after {self.cleanup_timeout:g}s"
+            log.warning("Dask: could not stop task %s: %s", key, reason)
 
     async def stop_leftovers(self, tasks: list[tuple[str, str]]) -> None:
         """Stop the Dask tasks (key, scheduler address) an interrupted attempt submitted, and
@@ -273,6 +275,11 @@ class DaskPool:
         await client.cancel(
             [distributed.Future(key, client)], force=True, reason="a new owner took the step"
         )
+        await self._wait_gone(client, key)
+
+    @staticmethod
+    async def _wait_gone(client: Client, key: str) -> None:
+        """Stop `key`'s thread on every worker until neither they nor the scheduler have it."""
         delay = 0.01
         while True:
             on_workers = await client.run(_still_there, key, on_error="ignore")
