@@ -251,3 +251,14 @@ def test_sentences_with_too_many_parses_or_words_are_refused_not_cut_short() -> 
     assert str(parse_premise("Fido barks and " * 3 + "Fido barks.")) == " and ".join(
         ["Fido barks"] * 4
     )
+
+
+def test_readings_that_print_alike_are_shown_with_their_structure() -> None:
+    from mastermind.reasoning.formulas import Not, Pred
+    from mastermind.reasoning.grammar import _structure
+
+    group = Pred("to water", "the plant needs")
+    one = Pred("to need water", "the plant")
+    assert str(group) == str(one)  # why the structure is shown instead
+    assert _structure(group) == "[the plant needs] water"
+    assert _structure(Not(one)) == "not ([the plant] need water)"

@@ -39,7 +39,15 @@ from mastermind.reasoning.formulas import (
     is_group,
     predicate_names,
 )
-from mastermind.reasoning.words import base_verb, engine, head, is_plural, singular, third_person
+from mastermind.reasoning.words import (
+    PREPOSITIONS,
+    base_verb,
+    engine,
+    head,
+    is_plural,
+    singular,
+    third_person,
+)
 
 # (form, example): what the grammar accepts, for docs and for "nearest accepted forms"
 FORMS: tuple[tuple[str, str], ...] = (
@@ -510,10 +518,25 @@ def read(sentence: str) -> Formula:
     if len(readings) == 1:
         return next(iter(readings))
     if len(readings) > 1:
-        shown = " | ".join(f"'{r}'" for r in readings)
+        texts = [str(r) for r in readings]
+        if len(set(texts)) < len(texts):  # same words, different structure: show who is what
+            texts = [_structure(r) for r in readings]
+        shown = " | ".join(f"'{t}'" for t in texts)
         raise Refusal(f"it can be read in more than one way: {shown}", 1)
     refusals.sort(key=lambda r: -r.column)
     raise refusals[0] if refusals else Refusal("it does not fit the grammar", 1)
+
+
+def _structure(formula: Formula) -> str:
+    """A reading with each individual's name bracketed: '[the plant needs] water'."""
+    if isinstance(formula, Pred):
+        verb = formula.predicate[3:] if formula.predicate.startswith("to ") else formula.predicate
+        return f"[{formula.term}] {verb}"
+    if isinstance(formula, Not):
+        return f"not ({_structure(formula.operand)})"
+    if isinstance(formula, Binary):
+        return f"({_structure(formula.left)}) {formula.op} ({_structure(formula.right)})"
+    return str(formula)
 
 
 def nearest_forms(sentence: str, count: int = 3) -> list[str]:
@@ -564,6 +587,17 @@ _FUNCTION_WORDS = frozenset(
     }
 )
 _INVARIANT = frozenset({"sheep", "fish", "deer", "species", "series", "aircraft"})
+# past forms that are not also common present forms or nouns (not saw, rose, left, found, lay)
+_IRREGULAR_PAST = frozenset(
+    {
+        *("came", "went", "said", "took", "made", "knew", "got", "gave", "thought", "told"),
+        *("became", "brought", "began", "kept", "held", "wrote", "stood", "heard", "met"),
+        *("ran", "paid", "sat", "spoke", "led", "grew", "sent", "built", "understood", "drew"),
+        *("broke", "spent", "drove", "bought", "wore", "chose", "ate", "drank", "sang", "swam"),
+        *("flew", "fought", "forgot", "taught", "caught", "slept", "woke", "threw", "shook"),
+        *("rode", "stole", "froze", "had", "did", "won", "lost", "felt", "meant", "sold"),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,6 +644,26 @@ def _comma_scope(part: Any) -> None:
             )
 
 
+# what 'it' can be said of without being a pronoun: weather, time, truth (the first word of
+# the predicate); anything else after a clause about something may be that thing
+_IMPERSONAL = frozenset(
+    {
+        *("sunny", "cloudy", "rainy", "windy", "cold", "hot", "warm", "cool", "foggy", "snowy"),
+        *("stormy", "humid", "freezing", "raining", "snowing", "hailing", "late", "early"),
+        *("night", "day", "morning", "evening", "noon", "midnight", "winter", "summer"),
+        *("spring", "autumn", "true", "false", "possible", "likely", "certain", "necessary"),
+        *("to rain", "to snow", "to hail", "to thunder", "to drizzle", "to pour", "to freeze"),
+        *("to sleet", "to storm"),
+    }
+)
+
+
+def _impersonal(predicate: str) -> bool:
+    words = predicate.split()
+    first = " ".join(words[:2]) if predicate.startswith("to ") else words[0]
+    return first in _IMPERSONAL
+
+
 def _any_inside(word: str, inside: bool, column: int) -> None:
     """'Any cat is black' says every cat is; 'if any cat is black' and 'not any cat is black'
     speak of some cat: inside a larger sentence 'any' is refused, not guessed at."""
@@ -627,6 +681,7 @@ class _Reader:
     def __init__(self, capitals: set[int], words: list[Word] | None = None) -> None:
         self.capitals = capitals
         self.words = words or []
+        self.subject_seen = False  # a clause about something (not 'it') was read before
         self.top: Any = None  # the clause that is the whole sentence, if it is one
 
     # ---------------------------------------------------------------- sentence level
@@ -705,16 +760,19 @@ class _Reader:
                 "propositional letter such as p or q1)",
                 _column(node),
             )
-        if kind == "quantified":
-            return self.quantified(node)
-        if kind == "pronoun_q":
-            return self.pronoun(node)
-        if kind == "named":
-            return self.named(node)
         if kind == "it_clause":
             return self.it_clause(node)
-        if kind in ("there_clause", "there_no"):
-            return self.there(node)
+        try:
+            if kind == "quantified":
+                return self.quantified(node)
+            if kind == "pronoun_q":
+                return self.pronoun(node)
+            if kind == "named":
+                return self.named(node)
+            if kind in ("there_clause", "there_no"):
+                return self.there(node)
+        finally:
+            self.subject_seen = True
         raise Refusal(f"unexpected {kind}", _column(node))  # pragma: no cover
 
     def quantified(self, node: Any) -> Formula:
@@ -734,8 +792,10 @@ class _Reader:
         column = int(quant.column or 0)
         _any_inside(str(quant), node is not self.top, column)
         if body.finite is not None:
-            self.agree_verb(body, plural_subject if q not in ("EACHOF",) else False)
+            # the subject's own words first: 'a [triangle has] three sides' fails there, not
+            # at the verb (a refusal further right is the one shown)
             self.plain_modifiers(nps_tree)
+            self.agree_verb(body, plural_subject if q not in ("EACHOF",) else False)
         negative = body.negative
         if q in ("ALL", "ALLOF", "EVERY", "EACHOF", "A"):
             if negative:
@@ -761,7 +821,7 @@ class _Reader:
                 raise Refusal(
                     f"'{quant} S is P' is read as every S only with a noun "
                     "('A whale is a mammal.'); otherwise it can mean one S: say 'every' or 'some'",
-                    column,
+                    _column(body_tree),  # where it goes wrong: other parses stop before
                 )
             kind = "all"
         elif q in ("SOME", "SOMEOF"):
@@ -832,6 +892,20 @@ class _Reader:
                 self.agree_verb(body, True)
                 self.plain_modifiers(names_tree)
             return self.generic(names[0][0], body, column)
+        first = self.words[0].column if self.words else 1
+        for tree in _subtrees(names_tree, "name") or [names_tree]:
+            tokens = [t for t in tree.children if isinstance(t, Token)]
+            at = int(tokens[0].column or 0) if tokens else first
+            before = [w.kind for w in self.words if w.column < at][-1:]
+            if (
+                len(tokens) == 1
+                and str(tokens[0].type) == "WORD"
+                and at != first
+                and (is_plural(str(tokens[0])) or before in (["AND"], ["OR"], ["COMMA"]))
+            ):
+                # '... and lays eggs', '... and lay eggs': a lower-case word inside a
+                # sentence that looks plural or follows 'and' is not read as a name
+                raise Refusal(f"'{tokens[0]}' is not a name (names are capitalised)", column)
         if body.plural is not None and body.plural != plural:
             raise Refusal(
                 "the verb does not agree with the subject"
@@ -839,11 +913,26 @@ class _Reader:
                 column,
             )
         if body.finite is not None:
-            self.agree_verb(body, plural)
-            for name, capitalized in names:
+            trees = (
+                _subtrees(names_tree, "name", "definite")
+                if names_tree.data.startswith("names")
+                else [names_tree]
+            )
+            for (name, capitalized), tree in zip(names, trees, strict=True):
                 words = name.split()
-                if len(words) > 1 and not capitalized and not name.startswith("the "):
+                if tree.data == "definite":
+                    # before a verb: 'the kids watch | cartoons' has a plural inside, and in
+                    # 'the plant needs | water' the group's last word could be the verb
+                    self.plain_modifiers(tree)
+                    if is_group(name) and len(words) > 2 and base_verb(words[head(words)]):
+                        raise Refusal(
+                            f"'{words[head(words)]}' could be the verb, not the end of the "
+                            f"group '{name}'",
+                            column,
+                        )
+                elif len(words) > 1 and not capitalized:
                     raise Refusal(f"'{name}' is not a name (names are capitalised)", column)
+            self.agree_verb(body, plural)
         parts = [body.of(name) for name, _ in names]
         if op == "nor":  # neither A nor B is P: A is not P and B is not P
             if body.negative:
@@ -927,6 +1016,13 @@ class _Reader:
         if body.finite is not None:
             self.agree_verb(body, False)
         names = predicate_names(body.predicate)
+        if self.subject_seen and not all(_impersonal(n) for n in names):
+            # 'There is a cat on the roof and it is black': 'it' is the cat, not the weather
+            raise Refusal(
+                "'it' after a clause about something else may mean that thing: name it "
+                "('the cat is black'), or write two sentences",
+                int(it.column or 0),
+            )
         atoms = [self.it_atom(n, body.finite is None and not body.verbal) for n in names]
         op = body.predicate.op if isinstance(body.predicate, Junction) else "and"
         formula = _join(op, list(atoms))
@@ -1011,7 +1107,7 @@ class _Reader:
             raise Refusal("the verb does not agree with its subject", _column(body.finite))
 
     def verb_phrases(self, node: Any, finite: bool) -> str | Junction:
-        names = []
+        names: list[str] = []
         for vp in _subtrees(node, "vp"):
             words = [str(t) for t in vp.children]
             verb = words[0]
@@ -1019,7 +1115,7 @@ class _Reader:
                 base = base_verb(verb)
                 if base is not None:
                     verb = base
-                elif verb.endswith("ed"):
+                elif verb.endswith("ed") or verb in _IRREGULAR_PAST:
                     raise Refusal(
                         f"'{verb}': verbs are read in the present tense (was/were/will be "
                         "are normalised, other past forms are not)",
@@ -1027,6 +1123,12 @@ class _Reader:
                     )
             elif base_verb(verb) is not None and verb not in ("is",):
                 raise Refusal(f"'{verb}' after 'do not' should be the plain verb", _column(vp))
+            if names and len(words) == 1 and is_plural(words[0]) and len(names[-1].split()) > 2:
+                # 'reads books or magazines': a second object, or a second verb? refused
+                raise Refusal(
+                    f"'{words[0]}' could be a second object or a second verb: write two sentences",
+                    _column(vp),
+                )
             names.append("to " + " ".join([verb, *words[1:]]))
         if len(names) == 1:
             return names[0]
@@ -1064,6 +1166,9 @@ class _Reader:
         found = []
         for tree in trees:
             words = [str(t) for t in tree.children]
+            if len(words) > 1 and words[-1] in _FUNCTION_WORDS | PREPOSITIONS:
+                # 'the shop opens at | nine': a name does not end in a preposition
+                raise Refusal(f"'{' '.join(words)}' ends in '{words[-1]}'", _column(tree))
             capitalized = str(tree.children[0].type) == "TITLE" or all(
                 int(t.column or 0) in self.capitals for t in tree.children[1:]
             )

@@ -90,7 +90,9 @@ def is_plural(word: str) -> bool:
     return singular(word) != word or word in _INVARIANT
 
 
-_INVARIANT = frozenset({"sheep", "fish", "deer", "people", "species", "series", "aircraft"})
+_INVARIANT = frozenset(
+    {"sheep", "fish", "deer", "people", "species", "series", "aircraft", "police", "cattle"}
+)
 
 
 def plural(phrase: str) -> str:
@@ -99,6 +101,8 @@ def plural(phrase: str) -> str:
     if not words:
         return phrase
     at = head(words)
+    if words[at] in _INVARIANT:
+        return phrase
     found = _seen_plural.get(words[at])
     if not found:
         inflector = engine()
