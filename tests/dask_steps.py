@@ -63,11 +63,12 @@ def marks(path: str, ticks: int, first_ticks: int) -> int:
     return ticks
 
 
-def pause(dask_worker: Any) -> None:
-    """On a worker (client.run): take no new tasks; a thread already computing goes on."""
+def pause(paused: bool, dask_worker: Any) -> None:
+    """On a worker (client.run): take no new tasks (a thread already computing goes on), or
+    take them again."""
     from distributed.core import Status
 
-    dask_worker.status = Status.paused
+    dask_worker.status = Status.paused if paused else Status.running
 
 
 def worker_states(dask_scheduler: Any) -> dict[str, str]:

@@ -268,12 +268,12 @@ steps:
 
 @pytest.mark.timeout(300)
 def test_a_killed_owners_dask_task_is_stopped_before_the_step_runs_again(
-    tmp_path: Path,
+    cluster: LocalCluster, tmp_path: Path
 ) -> None:
     """SIGKILL the process running a Dask step: the scheduler forgets the task, but the worker
     thread computing it goes on. The resume must stop it before the step runs again (under the
     same key: the interrupted attempt runs again under its own number). The worker running the
-    leftover is paused, so the new attempt goes to the other one, as on any larger cluster; on
+    leftover is paused, so the new attempt goes to another one, as on any larger cluster; on
     the same worker Dask would join the leftover instead."""
     from distributed import Client
 
@@ -284,18 +284,22 @@ def test_a_killed_owners_dask_task_is_stopped_before_the_step_runs_again(
     flow.write_text(DASK_MARKS_FLOW)
     state, log, marks = tmp_path / "state", tmp_path / "log", tmp_path / "marks"
     connect: Any = Client  # untyped
-    with local_cluster(2) as two, connect(two.address, timeout=60, set_as_default=False) as client:
-        inputs = ["-i", f"marks={marks}", "-i", f"scheduler={two.address}"]
+    with connect(cluster.address, timeout=60, set_as_default=False) as client:
+        client.wait_for_workers(2, timeout=60)
+        inputs = ["-i", f"marks={marks}", "-i", f"scheduler={cluster.address}"]
         run = mastermind("run", "--state-dir", str(state), str(flow), *inputs, log=log)
         wait_until(lambda: marks.exists() and "tick" in marks.read_text(), "the task is working")
         run.send_signal(signal.SIGKILL)
         run.wait()
         pid = int(marks.read_text().split()[0].rsplit("@", 1)[1])
         busy = next(a for a, p in client.run(os.getpid).items() if p == pid)
-        client.run(pause, workers=[busy])
-        wait_until(lambda: client.run_on_scheduler(worker_states)[busy] == "paused", "paused")
-        resume = mastermind("resume", "--state-dir", str(state), log=log)
-        assert resume.wait(timeout=120) == 0, log.read_text()
+        client.run(pause, True, workers=[busy])
+        try:
+            wait_until(lambda: client.run_on_scheduler(worker_states)[busy] == "paused", "paused")
+            resume = mastermind("resume", "--state-dir", str(state), log=log)
+            assert resume.wait(timeout=120) == 0, log.read_text()
+        finally:
+            client.run(pause, False, workers=[busy])
         spans = intervals(marks)
         left = client.run(running_keys)
     assert len(spans) == 2, spans
