@@ -102,6 +102,15 @@ def _connect(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
     return conn
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection that holds the database open (a read takes its shared lock)."""
+    conn = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30
+    )
+    conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+    return conn
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply the migrations this file has not seen; returns the schema version."""
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -121,6 +130,7 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 _Op = tuple[str, tuple[Any, ...]]
+_HAND_OVER_AT = 100000  # operations gathered on the loop before the writer gets them mid-iteration
 
 
 class _Commit(asyncio.Future[None]):
@@ -147,11 +157,16 @@ class SqliteStore(Store):
         self.synchronous = synchronous
         self.max_output_bytes = max_output_bytes
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
-        # Operations waiting for the writer, and the one future they will all be settled by:
-        # whatever queues while a commit runs goes into the next transaction together.
+        # Operations are gathered on the loop (no lock per event) into a batch with one future
+        # they are all settled by, and handed to the writer one loop iteration after the one
+        # that started the batch (or once it is large): what the steps of those iterations
+        # write goes into one transaction, and whatever is handed over while a commit runs
+        # goes into the next one together.
+        self._filling: list[_Op] = []  # the loop's batch (touched on the loop thread only)
+        self._filling_future: _Commit | None = None
         self._pending = threading.Condition()
-        self._ops: list[_Op] = []
-        self._batch: asyncio.Future[None] | None = None
+        self._ops: list[_Op] = []  # handed to the writer
+        self._futures: list[asyncio.Future[None]] = []  # settled when `_ops` are committed
         self._stopping = False
         self._broken: BaseException | None = None  # the writer died: refuse further writes
         self._switch_interval: float | None = None
@@ -171,14 +186,12 @@ class SqliteStore(Store):
         # 28k durable steps/s). 1 ms keeps the writer moving; restored on close.
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, 0.001))
-        await asyncio.to_thread(self._prepare_files)
         ready: asyncio.Future[None] = self._loop.create_future()
         self._writer = threading.Thread(
             target=self._write_loop, args=(ready,), name="mastermind-sqlite-writer", daemon=True
         )
         self._writer.start()
-        await ready
-        self._reader = await asyncio.to_thread(_connect, self.path, self.synchronous)
+        await ready  # the writer thread prepared the files and opened both connections
 
     def _prepare_files(self) -> None:
         """The directory 0700 and the database (with its WAL and SHM files) 0600, whatever the
@@ -192,15 +205,35 @@ class SqliteStore(Store):
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
-        if self._writer is not None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self._hand_over()
             with self._pending:
                 self._stopping = True
                 self._pending.notify()
-            await asyncio.to_thread(self._writer.join, 30)
-            self._writer = None
-        if self._reader is not None:
-            reader, self._reader = self._reader, None
-            await asyncio.to_thread(reader.close)
+        reader, self._reader = self._reader, None
+        if writer is not None or reader is not None:
+            await asyncio.to_thread(self._close_connections, writer, reader)
+
+    def _close_connections(
+        self, writer: threading.Thread | None, reader: sqlite3.Connection | None
+    ) -> None:
+        """Stop the writer and close the connections, a read-only one last: the last connection
+        to close a WAL database checkpoints it (copies the WAL into the database, two fsyncs:
+        10-20 ms of every `mastermind run` on this machine's disk), and a read-only one cannot.
+        The WAL then stays, committed, as after a crash; the next writer checkpoints it once it
+        holds 1,000 pages, as it does while running. What synchronous promises is unchanged."""
+        last: sqlite3.Connection | None = None
+        with contextlib.suppress(sqlite3.Error, OSError):
+            last = _connect_read_only(self.path)
+        try:
+            if writer is not None:
+                writer.join(30)
+            if reader is not None:
+                reader.close()
+        finally:
+            if last is not None:
+                last.close()
 
     # ------------------------------------------------------------------------------ writes
 
@@ -209,12 +242,38 @@ class SqliteStore(Store):
             raise StoreClosed("the store is not open")
         if self._broken is not None:
             raise StoreClosed(f"the store's writer stopped: {self._broken}")
+        self._filling.append((kind, args))
+        future = self._filling_future
+        if future is None:
+            future = self._filling_future = _Commit(loop=self._loop)
+            self._loop.call_soon(self._hand_over_soon)
+        elif len(self._filling) >= _HAND_OVER_AT:
+            self._hand_over()  # the writer starts on these while the loop goes on
+        return future
+
+    def _hand_over_soon(self) -> None:
+        """One more loop iteration first: tasks created in the iteration that started the batch
+        (a finished step's dependents) take their first step in the next one, and their
+        `queued` and `running` then join the commit of the event that released them."""
+        assert self._loop is not None
+        self._loop.call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        """Give the loop's batch to the writer (one lock and one wake-up per batch)."""
+        future = self._filling_future
+        if future is None:
+            return
+        ops, self._filling, self._filling_future = self._filling, [], None
         with self._pending:
-            self._ops.append((kind, args))
-            if self._batch is None:
-                self._batch = _Commit(loop=self._loop)
-                self._pending.notify()
-            return self._batch
+            if self._broken is not None:  # the writer died: nobody will commit these
+                _resolve([future], self._broken)
+                return
+            if self._ops:
+                self._ops.extend(ops)
+            else:
+                self._ops = ops
+            self._futures.append(future)
+            self._pending.notify()
 
     async def create_run(self, run: RunRecord, *, claim: bool = False) -> None:
         run_row = (
@@ -275,9 +334,17 @@ class SqliteStore(Store):
         loop = self._loop
         assert loop is not None
         try:
+            self._prepare_files()
             conn = _connect(self.path, self.synchronous)
-            migrate(conn)
         except BaseException as exc:  # report to open(); the thread ends
+            loop.call_soon_threadsafe(_fail, ready, exc)
+            return
+        try:
+            migrate(conn)
+            # the reader too, here: opening the store costs one thread hop, not three
+            self._reader = _connect(self.path, self.synchronous)
+        except BaseException as exc:
+            conn.close()
             loop.call_soon_threadsafe(_fail, ready, exc)
             return
         loop.call_soon_threadsafe(_settle, ready)
@@ -288,15 +355,15 @@ class SqliteStore(Store):
                         self._pending.wait()
                     if not self._ops:
                         break  # stopping, and everything is written
-                    batch, future = self._ops, self._batch
-                    self._ops, self._batch = [], None
-                self._commit(conn, batch, future, loop)
+                    batch, futures = self._ops, self._futures
+                    self._ops, self._futures = [], []
+                self._commit(conn, batch, futures, loop)
         except BaseException as exc:  # never leave a waiter hanging on a dead writer
             self._broken = exc
             with self._pending:
-                future, self._batch, self._ops = self._batch, None, []
-            if future is not None:
-                loop.call_soon_threadsafe(_resolve, [future], exc)
+                futures, self._futures, self._ops = self._futures, [], []
+            if futures:
+                loop.call_soon_threadsafe(_resolve, futures, exc)
             raise
         finally:
             conn.close()
@@ -305,7 +372,7 @@ class SqliteStore(Store):
         self,
         conn: sqlite3.Connection,
         batch: list[_Op],
-        future: asyncio.Future[None] | None,
+        futures: list[asyncio.Future[None]],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
 
@@ -350,8 +417,8 @@ class SqliteStore(Store):
                 conn.execute("ROLLBACK")
         self.commits += 1
         self.commit_seconds += time.perf_counter() - started
-        if future is not None:
-            loop.call_soon_threadsafe(_resolve, [future], error)
+        if futures:
+            loop.call_soon_threadsafe(_resolve, futures, error)
 
     # ------------------------------------------------------------------------------ reads
 

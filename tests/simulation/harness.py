@@ -145,6 +145,7 @@ class InlineSqliteStore(SqliteStore):
     tasks that are ready have run, so a seed plays out the same way on every machine."""
 
     _conn: sqlite3.Connection | None = None
+    _batch: asyncio.Future[None] | None = None  # settled when `_ops` are committed
     _doomed = False  # the next batch fails as a whole (a full disk rolls the transaction back)
 
     def __init__(self, state_dir: str) -> None:
@@ -186,7 +187,7 @@ class InlineSqliteStore(SqliteStore):
             error = sqlite3.OperationalError("injected: database or disk is full")
             self._loop.call_soon_threadsafe(_resolve, [future], error)
             return
-        self._commit(self._conn, batch, future, self._loop)
+        self._commit(self._conn, batch, [] if future is None else [future], self._loop)
 
     async def _read(self, query: Any) -> Any:
         assert self._conn is not None, "the store is not open"
