@@ -38,6 +38,7 @@ class PythonParams(Params):
     )
 
 
+_PLAIN = frozenset({bool, int, float, str, list, dict})  # results that are surely not awaitable
 _MAX_RESOLVED = 4096  # distinct module:function references remembered per process
 
 
@@ -60,17 +61,19 @@ class PythonAgent(Agent[PythonParams]):
         # Its own threads: sync steps must not queue up the loop's default executor, which the
         # coordinator and other agents use for short housekeeping calls.
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mm-python")
-        # module:function → (the callable, whether it is a coroutine function): resolved once,
-        # not once per item of a fan-out (an import lookup and getattr chain each time).
-        self._resolved: dict[str, tuple[Callable[..., Any], bool]] = {}
+        # (module:function, workflow file) → (the callable, whether it is a coroutine
+        # function): resolved once, not once per item of a fan-out (an import lookup, a
+        # getattr chain and the file's folder each time).
+        self._resolved: dict[tuple[str, str], tuple[Callable[..., Any], bool]] = {}
 
-    def resolve(self, reference: str, folder: str | None = None) -> tuple[Callable[..., Any], bool]:
-        """The callable `reference` names (from the environment, else from `folder`), and
-        whether it is a coroutine function (cached)."""
-        key = reference if folder is None else f"{reference} beside {folder}"
+    def resolve(self, reference: str, workflow_file: str = "") -> tuple[Callable[..., Any], bool]:
+        """The callable `reference` names (from the environment, else from the folder of
+        `workflow_file`), and whether it is a coroutine function (cached)."""
+        key = (reference, workflow_file)
         found = self._resolved.get(key)
         if found is None:
             # a failure is not cached: it may be fixed
+            folder = str(PurePath(workflow_file).parent) if workflow_file else None
             function = import_callable(reference, folder)
             found = (function, inspect.iscoroutinefunction(function))
             if len(self._resolved) < _MAX_RESOLVED:
@@ -78,8 +81,7 @@ class PythonAgent(Agent[PythonParams]):
         return found
 
     async def run(self, params: PythonParams, ctx: StepContext) -> Any:
-        folder = str(PurePath(ctx.workflow_file).parent) if ctx.workflow_file else None
-        function, is_coroutine = self.resolve(params.function, folder)
+        function, is_coroutine = self.resolve(params.function, ctx.workflow_file)
         kwargs = params.kwargs
         if params.context:
             kwargs = dict(kwargs)
@@ -100,9 +102,9 @@ class PythonAgent(Agent[PythonParams]):
                 contextvars.copy_context().run, function, *params.args, **kwargs
             )
             result = await loop.run_in_executor(self._threads, call)
-        if inspect.isawaitable(result):
-            return await result
-        return result
+        if result is None or type(result) in _PLAIN or not inspect.isawaitable(result):
+            return result
+        return await result
 
     async def aclose(self) -> None:
         # running calls cannot be interrupted; do not wait for them

@@ -1,5 +1,6 @@
 """Dispatch on a durable store: a step's `queued` event shares a commit with its first
-`running` event, yet nothing acts before both are committed, and the log stays in seq order."""
+`running` event (and with the `succeeded` of the step that released it), yet nothing acts
+before they are committed, and the log stays in seq order."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, ClassVar
 
 from mastermind.engine.agent import Agent, AgentRegistry, NoParams, StepContext
 from mastermind.engine.coordinator import Coordinator
+from mastermind.engine.run import _Started
 from mastermind.language.loader import Definition
 from mastermind.store.events import Event
 from mastermind.store.memory import MemoryStore
@@ -95,7 +97,50 @@ async def test_a_chain_on_sqlite_commits_queued_with_running(
         assert result.ok, result.error
         events = await store.events(result.run_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    # per step: queued, running, succeeded; they used to take three commits (one each) and
-    # now take two. The bound leaves room for the writer to split a few pairs on a busy machine.
+    # per step: queued, running, succeeded; they used to take three commits (one each), then
+    # two, and now one: a step's `succeeded` shares its commit with the next step's `queued`
+    # and `running`. The bound leaves room for the writer to split a few on a busy machine.
     assert len(events) == 3 * steps + 2
-    assert store.commits <= 2.5 * steps, store.commits
+    assert store.commits <= 1.5 * steps, store.commits
+
+
+async def test_a_commit_handed_over_early_shares_its_future_with_later_waits() -> None:
+    """`_Started` runs `emit` up to its wait on the group commit's future; other events of the
+    same commit are awaited meanwhile (a dependent's `queued`), then it is awaited."""
+    loop = asyncio.get_running_loop()
+    commit: asyncio.Future[None] = loop.create_future()
+
+    async def wait(value: int) -> int:
+        await commit
+        return value
+
+    early = _Started(wait(1))
+    loop.call_soon(commit.set_result, None)
+    assert await wait(2) == 2  # another waiter first (it found the future marked, and failed)
+    assert await early == 1
+    done = _Started(wait(3))  # the future is done already: finished when awaited
+    assert await done == 3
+
+
+async def test_a_cancel_reaches_a_commit_handed_over_early() -> None:
+    loop = asyncio.get_running_loop()
+    commit: asyncio.Future[None] = loop.create_future()
+    seen: list[str] = []
+
+    async def wait() -> None:
+        try:
+            await commit
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    early = _Started(wait())
+
+    async def waiter() -> None:
+        await early
+
+    task = loop.create_task(waiter())
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.wait([task])
+    assert task.cancelled() and seen == ["cancelled"]

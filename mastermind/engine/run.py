@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from mastermind.engine.agent import StepContext
+from mastermind.engine.clock import SystemClock
 from mastermind.engine.processes import describe
 from mastermind.engine.retry import NO_RETRY, backoff_delay
 from mastermind.engine.signals import SignalBox
@@ -43,11 +45,11 @@ from mastermind.store.events import Event, RunStatus, StepStatus
 if TYPE_CHECKING:
     import logging
     import random
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 
     from mastermind.engine.agent import AgentRegistry, StepServices
     from mastermind.engine.clock import Clock
-    from mastermind.engine.limits import Limits
+    from mastermind.engine.limits import FairLimiter, Limits
     from mastermind.engine.settings import Settings
     from mastermind.language.loader import CompiledStep, Definition
 
@@ -145,6 +147,8 @@ class _Instance:
     # (status, outputs, error) once its final event is being committed, until it is counted:
     # a step task cancelled while that commit is in flight still ends with that outcome
     outcome: tuple[StepStatus, Any, str | None] | None = None
+    # the commit of this instance's final event, handed to the store but not yet awaited
+    commit: _Started | None = None
 
 
 @dataclass(slots=True)
@@ -159,7 +163,12 @@ class _StepState:
     outputs: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     params: Any = None  # validated Params, cached when `with:` has no expressions
+    limiters: tuple[FairLimiter, ...] | None = None  # the limits its attempts hold (cached)
     queued: asyncio.Task[None] | None = None  # committing the step's `queued` event
+    # Set once the step's final event is committed (or could not be): a single-instance step
+    # hands its `succeeded` to the store and goes on to queue its dependents in the same
+    # transaction; they await this before they act (see `_attempts`).
+    committed: asyncio.Future[None] | None = None
     final: bool = False
     reported: bool = False  # a final event already covers the whole step (single instance)
 
@@ -221,6 +230,13 @@ class RunExecution:
             "secrets": env.secrets,
         }
         self._restore_plan = restore or {}
+        # read for every transition: the workflow's name, and the system clock's own functions
+        # (no Python frame per call) unless another clock is injected
+        self._workflow = definition.name
+        clock = env.clock
+        system = type(clock) is SystemClock
+        self._time: Callable[[], float] = time.time if system else clock.time
+        self._monotonic: Callable[[], float] = time.monotonic if system else clock.monotonic
 
     # ------------------------------------------------------------------------------ events
 
@@ -237,10 +253,10 @@ class RunExecution:
         event = Event(
             run_id=self.run_id,
             seq=self.seq,
-            at=self.env.clock.time(),
+            at=self._time(),
             status=status,
             step_id=step.id if step is not None else None,
-            workflow=self.definition.name,
+            workflow=self._workflow,
             agent=step.spec.agent if step is not None else "",
             **fields,
         )
@@ -391,6 +407,13 @@ class RunExecution:
     async def _finish(self, duration: float) -> RunResult:
         if self._lost:
             return RunResult(self.run_id, RunStatus.RUNNING, None, self._lost_reason)
+        committing = [
+            s.committed for s in self._states.values() if s.committed and not s.committed.done()
+        ]
+        if committing:  # a step's final event still on its way: the run's end comes after it
+            await asyncio.wait(committing)
+            if self._lost:
+                return RunResult(self.run_id, RunStatus.RUNNING, None, self._lost_reason)
         reason = self._stop_reason
         await self._close_open_steps(reason)
         failed = [sid for sid, s in self._states.items() if s.status == StepStatus.FAILED]
@@ -645,6 +668,8 @@ class RunExecution:
 
     def _pump(self) -> None:
         """Start queued instances while the run's concurrency allows."""
+        if not self._ready:
+            return
         loop = asyncio.get_running_loop()
         while self._ready and self._in_flight < self._limit and self._stop_reason is None:
             instance = self._ready.popleft()
@@ -684,7 +709,10 @@ class RunExecution:
             finally:
                 self._in_flight -= 1
                 self._pump()
-            await self._instance_done(instance, status, outputs, error)
+            if instance.commit is None:
+                await self._instance_done(instance, status, outputs, error)
+            else:
+                await self._instance_done_committing(instance, status, outputs, error)
         except StoreFailure:
             return  # the run is stopping, failed with the store's reason (see emit)
         except asyncio.CancelledError:
@@ -694,6 +722,29 @@ class RunExecution:
             if instance.outcome is not None:
                 self._count(instance, *instance.outcome)
             raise
+
+    async def _instance_done_committing(
+        self, instance: _Instance, status: StepStatus, outputs: Any, error: str | None
+    ) -> None:
+        """A single instance succeeded and its event is on its way to the store: queue the
+        dependents (same transaction), then see the commit through and tell them."""
+        commit, instance.commit = instance.commit, None
+        assert commit is not None
+        state = self._states[instance.step.id]
+        committed = state.committed = asyncio.get_running_loop().create_future()
+        committed.add_done_callback(_observed)
+        try:
+            try:
+                await self._instance_done(instance, status, outputs, error)
+            finally:
+                await commit  # also when queuing failed or was cancelled: never left unawaited
+        except asyncio.CancelledError:
+            committed.cancel()
+            raise
+        except BaseException as exc:
+            committed.set_exception(exc)
+            raise
+        committed.set_result(None)
 
     async def _instance_done(
         self, instance: _Instance, status: StepStatus, outputs: Any, error: str | None
@@ -782,7 +833,11 @@ class RunExecution:
         except Exception as exc:  # an expression's error, or a Python error inside it
             return await self._instance_failed(instance, 0, f"with: {_describe(exc)}")
         agent = env.registry.instance(step.spec.agent)
-        limiters = env.limits.for_step(step.spec.agent, step.spec.pool)
+        state = self._states[step.id]
+        limiters = state.limiters
+        if limiters is None:
+            limiters = state.limiters = env.limits.for_step(step.spec.agent, step.spec.pool)
+        monotonic = self._monotonic
         policy = step.retry or NO_RETRY
         timeout = step.timeout or env.settings.step_timeout
         clock = env.clock
@@ -792,7 +847,7 @@ class RunExecution:
         except StepError as exc:
             return await self._instance_failed(instance, attempt, str(exc))
         if decided_skip:
-            self._states[step.id].reported = index is None
+            state.reported = index is None
             instance.outcome = (StepStatus.SKIPPED, None, None)
             await self.emit(
                 StepStatus.SKIPPED,
@@ -805,7 +860,7 @@ class RunExecution:
         while True:
             attempt += 1
             instance.attempt = attempt
-            started = clock.monotonic()
+            started = monotonic()
             instance.attempt_started = started
             if instance.first_started is None:
                 instance.first_started = started
@@ -814,7 +869,7 @@ class RunExecution:
                 step_id=step.id,
                 item_index=index,
                 attempt=attempt,
-                workflow=self.definition.name,
+                workflow=self._workflow,
                 clock=clock,
                 deadline=started + timeout if timeout else None,
                 secrets=env.secrets,
@@ -831,11 +886,15 @@ class RunExecution:
                     await limiter.acquire(self.run_id)
                     held += 1
                 instance.started = True
-                self._states[step.id].started += 1
+                state.started += 1
                 await self.emit(StepStatus.RUNNING, step, item_index=index, attempt=attempt)
-                queued = self._states[step.id].queued
+                queued = state.queued
                 if queued is not None:
                     await queued  # done by now (same or an earlier commit); raises its failure
+                for need in step.needs:  # the needs' final events, committed by now as well
+                    upstream = self._states[need].committed
+                    if upstream is not None:
+                        await upstream  # raises if it could not be committed
                 if self._closed or not env.holds(self.run_id):
                     # The lease ran out (this process was paused, or its loop stalled) or went
                     # to another owner: start no new effect here; the new owner runs the step.
@@ -850,14 +909,14 @@ class RunExecution:
                         result = await agent.run(params, ctx)
             except asyncio.CancelledError:
                 if instance.started:
-                    self._states[step.id].cancelled += 1
-                    self._states[step.id].reported = index is None
+                    state.cancelled += 1
+                    state.reported = index is None
                     await self.emit(
                         StepStatus.CANCELLED,
                         step,
                         item_index=index,
                         attempt=attempt,
-                        duration=clock.monotonic() - started,
+                        duration=monotonic() - started,
                     )
                 raise
             except TimeoutError as exc:
@@ -877,18 +936,25 @@ class RunExecution:
                         instance, attempt, f"outputs: {_describe(exc)}"
                     )
                 instance.outcome = (StepStatus.SUCCEEDED, outputs, None)
+                succeeded = self.emit(
+                    StepStatus.SUCCEEDED,
+                    step,
+                    item_index=index,
+                    attempt=attempt,
+                    outputs=outputs,
+                    duration=monotonic() - started,
+                )
                 try:
-                    await self.emit(
-                        StepStatus.SUCCEEDED,
-                        step,
-                        item_index=index,
-                        attempt=attempt,
-                        outputs=outputs,
-                        duration=clock.monotonic() - started,
-                    )
+                    if index is None:
+                        # Handed to the store now, awaited after the dependents are queued
+                        # (`_run_instance`): their `queued` and `running` join its commit, and
+                        # they act only once it has landed (`_StepState.committed`).
+                        instance.commit = _Started(succeeded)
+                    else:
+                        await succeeded
                 except OutputRejected as exc:  # too large, or not JSON data: the store said no
                     return await self._instance_failed(instance, attempt, str(exc))
-                self._states[step.id].reported = index is None
+                state.reported = index is None
                 return StepStatus.SUCCEEDED, outputs, None
             finally:
                 if inside:
@@ -904,13 +970,11 @@ class RunExecution:
                     attempt=attempt,
                     error=error,
                     delay=delay,
-                    duration=clock.monotonic() - started,
+                    duration=monotonic() - started,
                 )
                 await clock.sleep(delay)
                 continue
-            return await self._instance_failed(
-                instance, attempt, error, clock.monotonic() - started
-            )
+            return await self._instance_failed(instance, attempt, error, monotonic() - started)
 
     async def _decide(self, instance: _Instance, attempt: int) -> bool:
         """An at_most_once step was running at a crash: wait for a person to say retry or skip.
@@ -966,11 +1030,69 @@ class RunExecution:
         return outputs.render(env)
 
 
-def _observed(task: asyncio.Task[None]) -> None:
+def _observed(task: asyncio.Future[None]) -> None:
     """A `queued` commit's failure is handled inside `emit` and seen by the step's instances;
     retrieve it here too, for a run that stopped before any instance awaited it."""
     if not task.cancelled():
         task.exception()
+
+
+class _Started:
+    """A coroutine run at once up to its first real wait, finished when awaited (once).
+
+    `emit` hands its event to the store before it first waits (the stores check and queue an
+    event before they wait for the commit), so this commits events in the order they are made
+    and raises what the store refuses at once (OutputRejected), while the wait for the commit
+    can come later. The same as an eager task, without a task (Python 3.12 has those)."""
+
+    __slots__ = ("_coro", "_done", "_first", "_result")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._coro = coro
+        self._result: Any = None
+        try:
+            self._first = coro.send(None)
+        except StopIteration as stop:  # finished without waiting
+            self._done, self._result = True, stop.value
+            return
+        self._done = False
+        if asyncio.isfuture(self._first):
+            # A future's `await` marks it as yielded to a task, and the task that takes it
+            # clears the mark; no task took this one yet, and another `await` of the same
+            # future (a group commit's) before this is awaited would find it marked and fail.
+            self._first._asyncio_future_blocking = False
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        if self._done:
+            return self._result
+        coro, self._done = self._coro, True
+        value = self._first
+        if asyncio.isfuture(value):
+            # The future the coroutine waits on: done, the coroutine goes on at once; not
+            # done, it is marked as yielded by an `await` again (see __init__) for the task.
+            if value.done():
+                try:
+                    value = coro.send(None)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                value._asyncio_future_blocking = True
+        while True:  # what `yield from coro` does, from its second step on
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # thrown in by the task (a cancel)
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
 
 
 def _describe(exc: BaseException) -> str:

@@ -409,6 +409,8 @@ def data_problem(value: Any, where: str) -> str | None:
     """The first part of `value` no store keeps (NaN, infinity, an integer beyond 64 bits,
     nesting deeper than MAX_DATA_DEPTH), as `where.path: why`; None if all is fine.
     Iterative: any depth is safe."""
+    if _plain_data(value):
+        return None  # the common case, without a path for every part
     stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
         current, path, depth = stack.pop()
@@ -425,6 +427,31 @@ def data_problem(value: Any, where: str) -> str | None:
             if problem is not None:
                 return f"{path}: {problem}"
     return None
+
+
+def _plain_data(value: Any) -> bool:
+    """Whether every store surely keeps `value` (data_problem's fast walk: no paths)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            parts: Any = current.values()
+        elif isinstance(current, list):
+            parts = current
+        else:
+            if number_problem(current) is not None:
+                return False
+            continue
+        if depth >= MAX_DATA_DEPTH:
+            return False
+        for part in parts:
+            if part is None or isinstance(part, str):
+                continue
+            if isinstance(part, (dict, list)):
+                stack.append((part, depth + 1))
+            elif number_problem(part) is not None:
+                return False
+    return True
 
 
 def _checked(op: str, result: Any) -> Any:
