@@ -244,8 +244,8 @@ def test_client_commands(tmp_path: Path, folder: Path) -> None:
         status = json.loads(client(d, "status", run_id).stdout)
         assert status["run"]["workflow"] == "approval"
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            steps = json.loads(client(d, "status", run_id).stdout)["steps"]
+        while time.monotonic() < deadline:  # polled over HTTP: a CLI process per poll is slow
+            steps = d.call("GET", f"/api/v1/runs/{run_id}")[1]["steps"]
             if any(s["step_id"] == "approve" and s["status"] == "running" for s in steps):
                 break
             time.sleep(0.02)
