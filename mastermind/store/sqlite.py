@@ -130,7 +130,7 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 _Op = tuple[str, tuple[Any, ...]]
-_HAND_OVER_AT = 100000  # operations gathered on the loop before the writer gets them mid-iteration
+_HAND_OVER_AT = 256  # operations gathered on the loop before the writer gets them mid-iteration
 
 
 class _Commit(asyncio.Future[None]):
