@@ -4,7 +4,6 @@ again. The disk is full for real: SQLite's own `max_page_count` limit, reached b
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,11 @@ class FillableSqliteStore(SqliteStore):
 
     full = False
 
-    def _commit(
-        self,
-        conn: sqlite3.Connection,
-        batch: list[Any],
-        future: asyncio.Future[None] | None,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
+    def _write(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        # every commit writes through here, the writer thread's and the loop's own
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute(f"PRAGMA max_page_count = {pages if self.full else 1 << 30}")
-        super()._commit(conn, batch, future, loop)
+        super()._write(conn, batch)
 
 
 async def test_a_full_disk_answers_503_and_readiness_reports_it(tmp_path: Path) -> None:
