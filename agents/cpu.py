@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from mastermind.engine.agent import Agent, Params, StepContext
+from mastermind.language.model import empty_dict, empty_list
 
 Executor = Literal["local", "dask"]
 
@@ -16,8 +17,8 @@ class CpuParams(Params):
     function: str = Field(
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:function to call"
     )
-    args: list[Any] = Field(default_factory=list)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    args: list[Any] = Field(default_factory=empty_list)
+    kwargs: dict[str, Any] = Field(default_factory=empty_dict)
     executor: Executor | None = Field(
         None,
         description="local: this machine's process pool; dask: a Dask cluster "

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import RetryableStepError, StepError
-from mastermind.language.model import Duration
+from mastermind.language.model import Duration, empty_dict
 
 Scalar = str | int | float | bool
 
@@ -23,8 +23,8 @@ Scalar = str | int | float | bool
 class HttpParams(Params):
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
     url: str
-    headers: dict[str, str] = Field(default_factory=dict)
-    query: dict[str, Scalar] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=empty_dict)
+    query: dict[str, Scalar] = Field(default_factory=empty_dict)
     json_body: Any = Field(None, alias="json", description="a JSON request body")
     body: str | None = Field(None, description="a text request body")
     timeout: Duration | None = Field(None, description="limit on the request itself")

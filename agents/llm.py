@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from agents.socratic import decide
 from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import RetryableStepError, StepError
-from mastermind.language.model import Duration
+from mastermind.language.model import Duration, empty_list
 from mastermind.reasoning.engine import claim_of
 
 
@@ -37,7 +37,9 @@ class LlmParams(Params):
     max_tokens: int = Field(512, ge=1, le=100_000)
     timeout: Duration = 60.0
     validate_with: Literal["socratic"] | None = None
-    premises: list[str] = Field(default_factory=list, description="for validate_with: socratic")
+    premises: list[str] = Field(
+        default_factory=empty_list, description="for validate_with: socratic"
+    )
     reading: Literal["boolean", "traditional"] = Field(
         "boolean", description="for validate_with: socratic"
     )

@@ -19,14 +19,15 @@ from typing import Any
 from pydantic import Field
 
 from mastermind.engine.agent import Agent, Params, StepContext, import_callable
+from mastermind.language.model import empty_dict, empty_list
 
 
 class PythonParams(Params):
     function: str = Field(
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:function to call"
     )
-    args: list[Any] = Field(default_factory=list)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    args: list[Any] = Field(default_factory=empty_list)
+    kwargs: dict[str, Any] = Field(default_factory=empty_dict)
     context: bool = Field(
         False, description="pass context={run_id, step_id, item_index, attempt, idempotency_key}"
     )

@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 
 from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import StepError
-from mastermind.language.model import Duration
+from mastermind.language.model import Duration, empty_dict
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ class ShellParams(Params):
     command: str | None = Field(None, description="shell command text (needs shell: true)")
     shell: bool = Field(False, description="run `command` with /bin/sh -c")
     cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    env: dict[str, str] = Field(
+        default_factory=empty_dict, description="extra environment variables"
+    )
     inherit_env: bool = Field(True, description="start from the daemon's environment")
     stdin: str | None = None
     max_output: int = Field(1024 * 1024, ge=0, description="bytes kept of stdout and of stderr")

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from mastermind.engine.agent import Agent, Params, StepContext
 from mastermind.errors import StepError
+from mastermind.language.model import empty_dict
 
 
 class WorkflowParams(Params):
@@ -15,7 +16,7 @@ class WorkflowParams(Params):
         description="a workflow name known to the coordinator, or a file path "
         "relative to the calling workflow's file"
     )
-    inputs: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, Any] = Field(default_factory=empty_dict)
 
 
 class WorkflowAgent(Agent[WorkflowParams]):

@@ -49,9 +49,13 @@ log = logging.getLogger(__name__)
 
 
 class Params(BaseModel):
-    """Base of agent parameter models: unknown parameters are errors, like everywhere else."""
+    """Base of agent parameter models: unknown parameters are errors, like everywhere else.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Validators are built when an agent is first looked up (`AgentRegistry.get`), not when its
+    module is imported: a module defines several models (`noop` and `fail`) and a run uses one.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class NoParams(Params):
@@ -318,6 +322,8 @@ class AgentRegistry:
         agent = _import(path)
         if not (isinstance(agent, type) and issubclass(agent, Agent)):
             raise UnknownAgentError(f"{path} (agent {name!r}) is not a mastermind Agent class")
+        if not agent.Params.__pydantic_complete__:
+            agent.Params.model_rebuild()  # deferred (Params): a bad model fails here, as at import
         self._classes[name] = agent
         return agent
 

@@ -39,7 +39,7 @@ class AgentCatalog(Protocol):
 
 
 class _NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class UnresolvedAgent:

@@ -65,6 +65,8 @@ _HINTS = {
 
 @dataclass(frozen=True, slots=True)
 class Token:
+    """One token of an expression, at `offset` in its source."""
+
     kind: str  # number, string, name, keyword, op, end
     text: str
     offset: int
@@ -96,34 +98,46 @@ def tokenize(source: str) -> list[Token]:
 
 @dataclass(frozen=True, slots=True)
 class Literal:
+    """A number, string, boolean or null written in the expression."""
+
     value: Any
 
 
 @dataclass(frozen=True, slots=True)
 class Name:
+    """A name looked up in the environment (`inputs`, `steps`, `item`...)."""
+
     name: str
 
 
 @dataclass(frozen=True, slots=True)
 class Member:
+    """`target.key` or `target[key]`."""
+
     target: Node
     key: Node  # a Literal for `.name`, any node for `[expr]`
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
+    """A call of one of the built-in functions."""
+
     function: str
     args: tuple[Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Unary:
+    """`not x` or `-x`."""
+
     op: str
     operand: Node
 
 
 @dataclass(frozen=True, slots=True)
 class Binary:
+    """`left op right`: arithmetic, a comparison, `and`, `or`."""
+
     op: str
     left: Node
     right: Node
@@ -131,6 +145,8 @@ class Binary:
 
 @dataclass(frozen=True, slots=True)
 class ListOf:
+    """A list written in the expression: `[a, b]`."""
+
     items: tuple[Node, ...]
 
 
@@ -527,6 +543,8 @@ def _arith(op: str, left: Any, right: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Function:
+    """A built-in function: its arity, its code, whether it reads the environment."""
+
     arity: tuple[int, int]  # (min, max); max -1 means any number
     impl: Callable[..., Any]
     needs_env: bool = False

@@ -63,10 +63,27 @@ Effect = Literal["idempotent", "at_least_once", "at_most_once"]
 FailurePolicy = Literal["fail_fast", "continue"]
 
 
-class Strict(BaseModel):
-    """Base of every model of the language: unknown fields are errors."""
+# Default factories written in Python: pydantic inspects a factory's signature, and for a builtin
+# such as `list` that means parsing its text signature with `tokenize`, whose regular expressions
+# take ~13 M instructions (~3 ms) to compile on the first call, in every `mastermind run`.
+def empty_list() -> list[Any]:
+    """A new empty list (a field's default)."""
+    return []
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+def empty_dict() -> dict[Any, Any]:
+    """A new empty dict (a field's default)."""
+    return {}
+
+
+class Strict(BaseModel):
+    """Base of every model of the language: unknown fields are errors.
+
+    Built on first use, not at import (`defer_build`): loading validates `Workflow`, which builds
+    the models it nests inline; their own validators, and this base's, are never needed.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
 
 class InputSpec(Strict):
@@ -144,7 +161,9 @@ class Trigger(Strict):
         None, description="five-field cron schedule, e.g. */5 * * * *"
     )
     webhook: Webhook | None = None
-    inputs: dict[str, Any] = Field(default_factory=dict, description="inputs for triggered runs")
+    inputs: dict[str, Any] = Field(
+        default_factory=empty_dict, description="inputs for triggered runs"
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Trigger:
@@ -178,7 +197,7 @@ class Step(Strict):
     agent: Name = Field(description="which agent runs the step (http, shell, python, cpu, ...)")
     description: str = ""
     needs: list[Identifier] = Field(
-        default_factory=list, description="steps that must finish before this one starts"
+        default_factory=empty_list, description="steps that must finish before this one starts"
     )
     if_: Annotated[str | bool | None, BeforeValidator(_if_value)] = Field(
         None, alias="if", description="run only when this is true; skipped otherwise"
@@ -187,13 +206,13 @@ class Step(Strict):
         None, description="fan out: one instance per item, with `item` and `index` bound"
     )
     with_: dict[str, Any] = Field(
-        default_factory=dict, alias="with", description="the agent's parameters"
+        default_factory=empty_dict, alias="with", description="the agent's parameters"
     )
     retry: RetryPolicy | None = Field(None, description="overrides the workflow's retry policy")
     timeout: Duration | None = Field(None, description="limit on each attempt")
     pool: Name | None = Field(None, description="named concurrency pool shared by all runs")
     outputs: dict[Identifier, Any] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="named outputs computed from the agent's `result`; default: the result",
     )
     effect: Effect = Field(
@@ -223,7 +242,7 @@ class Workflow(Strict):
 
     name: Name = Field(description="unique name of the workflow")
     description: str = ""
-    inputs: dict[Identifier, InputSpec] = Field(default_factory=dict)
+    inputs: dict[Identifier, InputSpec] = Field(default_factory=empty_dict)
     concurrency: int | None = Field(
         None, ge=1, le=100_000, description="most steps of one run in flight at once"
     )
@@ -235,7 +254,7 @@ class Workflow(Strict):
         "still finish",
     )
     outputs: dict[Identifier, Any] = Field(
-        default_factory=dict, description="values computed when the run ends"
+        default_factory=empty_dict, description="values computed when the run ends"
     )
-    triggers: list[Trigger] = Field(default_factory=list)
+    triggers: list[Trigger] = Field(default_factory=empty_list)
     steps: dict[Identifier, Step] = Field(min_length=1, description="the steps, by id")

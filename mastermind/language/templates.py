@@ -34,6 +34,8 @@ class Template:
 
 @dataclass(slots=True)
 class Constant(Template):
+    """A value without expressions: rendered as itself."""
+
     value: Any
     dynamic = False
 
@@ -43,6 +45,8 @@ class Constant(Template):
 
 @dataclass(slots=True)
 class Whole(Template):
+    """A string that is one expression: rendered as the expression's value, any type."""
+
     expression: Expression
 
     def render(self, env: Env) -> Any:
@@ -54,6 +58,8 @@ class Whole(Template):
 
 @dataclass(slots=True)
 class Interpolated(Template):
+    """A string with expressions inside text: rendered as a string."""
+
     parts: tuple[str | Expression, ...]
 
     def render(self, env: Env) -> Any:
@@ -69,6 +75,8 @@ class Interpolated(Template):
 
 @dataclass(slots=True)
 class MappingOf(Template):
+    """A mapping whose values may contain expressions."""
+
     items: dict[Any, Template]
 
     def render(self, env: Env) -> Any:
@@ -92,6 +100,8 @@ def render_partial(template: Template, env: Env) -> Any:
 
 @dataclass(slots=True)
 class SequenceOf(Template):
+    """A list whose items may contain expressions."""
+
     items: list[Template]
 
     def render(self, env: Env) -> Any:
