@@ -255,3 +255,29 @@ async def test_an_event_must_follow_the_last_one_committed(
         assert run is not None and (run.status, run.last_seq) == ("succeeded", 4)
     finally:
         await store.close()
+
+
+async def test_sqlite_checks_the_order_against_the_file_not_only_its_memory(
+    tmp_path: Path,
+) -> None:
+    """The SQLite writer remembers each run's last number (no lookup per commit); another
+    process that wrote the run since (it resumed it) does not make it refuse what follows."""
+    a, b = SqliteStore(tmp_path), SqliteStore(tmp_path)
+    await a.open()
+    await b.open()
+    try:
+        await a.create_run(record("r1"))
+        await a.append(event("r1", 1, "running"))
+        await a.append(event("r1", 2, "queued", "x"))
+        assert await b.adopt("r1") is not None  # another process resumes the run
+        await b.append(event("r1", 3, "running", "x", attempt=1))
+        await a.append(event("r1", 4, "succeeded", "x", attempt=1))  # a remembered 2
+        assert await a.adopt("r1") is not None  # a resumes it: reads the last number again
+        await b.append(event("r1", 5, "succeeded"))
+        with pytest.raises(EventOutOfOrder) as caught:
+            await a.append(event("r1", 5, "failed"))
+        assert caught.value.last_seq == 5
+        assert [e.seq for e in await a.events("r1")] == [1, 2, 3, 4, 5]
+    finally:
+        await a.close()
+        await b.close()

@@ -204,8 +204,7 @@ class RunExecution:
         self._committed = seq
         self._store_last: int | None = None
         self._in_flight_commits = 0
-        self._settled = asyncio.Event()  # set while no commit is in flight
-        self._settled.set()
+        self._settled = asyncio.Event()  # set when the last commit in flight has settled
         self._renumber = False
         self._states = {step_id: _StepState() for step_id in definition.steps}
         self._waiting_on = {sid: len(step.needs) for sid, step in definition.steps.items()}
@@ -244,6 +243,7 @@ class RunExecution:
         """Commit one transition (store first, then listeners)."""
         while self._renumber and not self._closed:
             if self._in_flight_commits:
+                self._settled.clear()
                 await self._settled.wait()  # what is in flight lands or is refused first
             else:
                 self._mend_numbering()
@@ -261,7 +261,6 @@ class RunExecution:
             **fields,
         )
         self._in_flight_commits += 1
-        self._settled.clear()
         try:
             await self.env.commit(event)
         except StaleLease:
@@ -290,12 +289,14 @@ class RunExecution:
             self._fail_run(reason)
             raise StoreFailure(reason) from exc
         else:
-            self._acked = max(self._acked, event.seq)
-            self._committed = max(self._committed, event.seq)
+            if event.seq > self._committed:
+                self._committed = event.seq
+            if event.seq > self._acked:
+                self._acked = event.seq
         finally:
             self._in_flight_commits -= 1
-            if not self._in_flight_commits:
-                self._settled.set()
+            if self._renumber and not self._in_flight_commits:
+                self._settled.set()  # wake the emits waiting to number on (see above)
 
     def _mend_numbering(self) -> None:
         """No commit is in flight, and the store refused some: number on from its last event.

@@ -184,6 +184,13 @@ class SqliteStore(Store):
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The writers' memory of each run's last committed seq (runs written since the store
+        # opened that have not ended), so that checking an event follows it costs no lookup;
+        # forgotten when a batch fails or the run is adopted (resumed), read again on a miss
+        # and before refusing. Used by one writer at a time (the loop's commits run only while
+        # the writer thread is idle, under `_pending`).
+        self._last_seq: dict[str, int] = {}
+        self._staged: tuple[dict[str, int], list[str]] | None = None  # this batch's, uncommitted
         self.commits = 0
         self.commit_seconds = 0.0
 
@@ -373,6 +380,7 @@ class SqliteStore(Store):
             error = exc
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
+        self._remember(batch, committed=error is None)
         self.commits += 1
         self.commit_seconds += time.perf_counter() - started
         _resolve([future], error)
@@ -444,6 +452,7 @@ class SqliteStore(Store):
             error = exc
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
+        self._remember(batch, committed=error is None)
         self.commits += 1
         self.commit_seconds += time.perf_counter() - started
         if futures:
@@ -476,7 +485,9 @@ class SqliteStore(Store):
                 duplicate.append(True)
         if owners:
             conn.executemany("UPDATE runs SET owner=? WHERE run_id=?", owners)
-        rows, runs = _in_order(conn, events)
+            for _, run_id in owners:  # resumed: another process may have written it since
+                self._last_seq.pop(run_id, None)
+        rows, runs, last = _in_order(conn, events, self._last_seq)
         _insert_events(conn, rows)
         if runs:
             conn.executemany(
@@ -484,6 +495,21 @@ class SqliteStore(Store):
                 " finished_at=?, outputs=?, error=? WHERE run_id=?",
                 runs,
             )
+        ended = [run_row[5] for run_row in runs if run_row[2] is not None]
+        self._staged = (last, ended)
+
+    def _remember(self, batch: list[_Op], *, committed: bool) -> None:
+        """After a batch: remember its runs' last numbers if it committed, else forget them."""
+        staged, self._staged = self._staged, None
+        if committed and staged is not None:
+            last, ended = staged
+            self._last_seq.update(last)
+            for run_id in ended:  # the run ended: nothing more is written to it
+                self._last_seq.pop(run_id, None)
+            return
+        for kind, args in batch:
+            if kind == "event":
+                self._last_seq.pop(args[0][0], None)
 
     # ------------------------------------------------------------------------------ reads
 
@@ -607,33 +633,47 @@ def _read_events(conn: sqlite3.Connection, run_id: str, after: int, limit: int) 
 def _in_order(
     conn: sqlite3.Connection,
     events: list[tuple[tuple[Any, ...], tuple[Any, ...] | None, list[int]]],
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    known: dict[str, int],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, int]]:
     """The batch's event rows (and run updates) whose number directly follows their run's last
-    committed one; each other event is refused alone (its `refused` list gets the run's last
-    number), never the batch it shares a commit with. One statement reads every run's last
-    number (a primary-key lookup each, however long the log)."""
-    if not events:
-        return [], []
-    ids = list(dict.fromkeys(row[0] for row, _, _ in events))
-    last: dict[str, int] = dict(
-        conn.execute(
-            "SELECT value, (SELECT coalesce(max(seq), 0) FROM events WHERE run_id = value)"
-            " FROM json_each(?)",
-            (json.dumps(ids),),
-        ).fetchall()
-    )
+    committed one, and each such run's last number after the batch; each other event is refused
+    alone (its `refused` list gets the run's last number), never the batch it shares a commit
+    with. `known`: last numbers the writer remembers; the others are read (a primary-key lookup
+    each, however long the log), and a remembered one is read again before it refuses."""
+    last: dict[str, int] = {}
+    missing = [r for r in dict.fromkeys(row[0] for row, _, _ in events) if r not in known]
+    if missing:
+        last.update(_last_seqs(conn, missing))
     rows: list[tuple[Any, ...]] = []
     runs: list[tuple[Any, ...]] = []
     for row, run_row, refused in events:
         run_id, seq = row[0], row[1]
-        if seq != last[run_id] + 1:
-            refused.append(last[run_id])
+        if run_id in last:  # read, or written, in this batch
+            current = last[run_id]
+        else:
+            current = known[run_id]
+            if seq != current + 1:  # remembered, perhaps wrongly (another process): read it
+                current = _last_seqs(conn, [run_id])[run_id]
+        if seq != current + 1:
+            refused.append(current)
+            last[run_id] = current
             continue
         last[run_id] = seq
         rows.append(row)
         if run_row is not None:
             runs.append(run_row)
-    return rows, runs
+    return rows, runs, last
+
+
+def _last_seqs(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, int]:
+    """Each run's last committed seq (0 for none), in one statement."""
+    return dict(
+        conn.execute(
+            "SELECT value, (SELECT coalesce(max(seq), 0) FROM events WHERE run_id = value)"
+            " FROM json_each(?)",
+            (json.dumps(run_ids),),
+        ).fetchall()
+    )
 
 
 _ROWS_PER_INSERT = 500
