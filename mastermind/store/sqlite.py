@@ -458,7 +458,10 @@ class SqliteStore(Store):
         if futures:
             loop.call_soon_threadsafe(_resolve, futures, error)
         if any(kind == "checkpoint" for kind, _ in batch):
-            with contextlib.suppress(sqlite3.Error):  # what the loop's commits added
+            # what the loop's commits added; they go on meanwhile (a passive checkpoint
+            # blocks no writer, and this batch is committed): a chain does not wait for fsyncs
+            self._committing = False
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _write(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
