@@ -11,6 +11,7 @@ from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.clock import FakeClock
 from mastermind.engine.coordinator import Coordinator, Settings
 from mastermind.engine.ownership import pid_alive
+from mastermind.engine.process_pool import ProcessPool
 from mastermind.language.loader import Definition
 from mastermind.store.events import Event, RunStatus
 
@@ -128,3 +129,18 @@ steps:
     assert final["fib"].outputs == 610
     assert "TypeError" in (final["bad"].error or "")
     assert "ModuleNotFoundError" in (final["nope"].error or "")
+
+
+async def test_large_arguments_and_results_cross_the_pipe() -> None:
+    """On uvloop a watched fd is non-blocking: a reply sent as a header and then a payload
+    (multiprocessing does so above 16 KiB) must be read across several wakeups, and a large
+    request written as the worker drains it; neither is a dead worker (the review's 40,000-
+    character result failed every time under `mastermind run`)."""
+    pool = ProcessPool(1)
+    try:
+        for size in (10, 20_000, 1 << 20, 8 << 20):
+            assert await pool.run("operator:mul", ["x", size]) == "x" * size
+            assert await pool.run("builtins:len", ["y" * size]) == size
+        assert pool.replaced == 0
+    finally:
+        await pool.aclose()

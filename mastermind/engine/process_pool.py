@@ -7,6 +7,11 @@ worker runs which call: cancelling a call kills exactly that worker and starts a
 and a worker that dies (os._exit, SIGKILL, segfault) fails only its own call, with a retryable
 WorkerLost error. Results arrive through `loop.add_reader`, so the event loop never blocks
 waiting for them; processes are started and reaped in threads.
+
+The parent's end of each worker's socket pair is non-blocking (uvloop makes a watched fd so
+anyway) and speaks multiprocessing's framing itself (`_Frames`): a reply arrives in pieces
+across wakeups and a request is written as the worker drains it. `Connection.recv` there took
+the second piece of a reply over 16 KiB, not yet arrived (EAGAIN), for a dead worker.
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ import importlib
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
+import socket
+import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from mastermind.engine.processes import die_with_parent
@@ -88,12 +97,48 @@ def _let_the_fork_server_go() -> None:
         server._forkserver_alive_fd = None  # type: ignore[union-attr]
 
 
-class _Worker:
-    __slots__ = ("conn", "future", "process")
+def _frame(message: Any) -> bytes:
+    """`message` as `Connection.send` frames it: a big-endian length, then the pickle."""
+    payload = bytes(ForkingPickler.dumps(message))
+    if len(payload) > 0x7FFFFFFF:
+        return struct.pack("!iQ", -1, len(payload)) + payload
+    return struct.pack("!i", len(payload)) + payload
 
-    def __init__(self, process: Any, conn: Connection) -> None:
+
+class _Frames:
+    """Reassembles `Connection.send` frames from the pieces a non-blocking read returns."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Add what was read; return every message now complete."""
+        self._buffer += data
+        messages = []
+        while len(self._buffer) >= 4:
+            (size,) = struct.unpack_from("!i", self._buffer)
+            start = 4
+            if size == -1:
+                if len(self._buffer) < 12:
+                    break
+                (size,) = struct.unpack_from("!Q", self._buffer, 4)
+                start = 12
+            if len(self._buffer) < start + size:
+                break
+            messages.append(pickle.loads(memoryview(self._buffer)[start : start + size]))
+            del self._buffer[: start + size]
+        return messages
+
+
+class _Worker:
+    __slots__ = ("frames", "future", "process", "sock")
+
+    def __init__(self, process: Any, sock: socket.socket) -> None:
         self.process = process
-        self.conn = conn
+        self.sock = sock  # the parent's end, non-blocking
+        self.frames = _Frames()
         self.future: asyncio.Future[Any] | None = None
 
 
@@ -134,12 +179,19 @@ class ProcessPool:
                 self._adopt(worker)
 
     def _spawn(self) -> _Worker:
-        parent, child = self._context.Pipe(duplex=True)
+        parent, child_end = socket.socketpair()  # what Pipe(duplex=True) makes on Unix
+        child = Connection(child_end.detach())
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_bootstrap, args=(child,), daemon=True
         )
-        process.start()
-        child.close()
+        try:
+            process.start()
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
+        parent.setblocking(False)
         return _Worker(process, parent)
 
     def _adopt(self, worker: _Worker) -> None:
@@ -147,7 +199,7 @@ class ProcessPool:
             self._chore(asyncio.to_thread(_stop, worker))
             return
         self._workers.add(worker)
-        asyncio.get_running_loop().add_reader(worker.conn.fileno(), self._readable, worker)
+        asyncio.get_running_loop().add_reader(worker.sock.fileno(), self._readable, worker)
         self._release(worker)
 
     def _release(self, worker: _Worker) -> None:
@@ -192,14 +244,29 @@ class ProcessPool:
             except BaseException:
                 self._release(worker)  # nothing was sent: the worker is idle
                 raise
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        try:
+            request = _frame((reference, list(args), dict(kwargs or {})))
+        except BaseException:  # e.g. arguments that cannot be pickled: nothing was sent
+            self._release(worker)
+            raise
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         worker.future = future
         self.calls += 1
+        # Written as the worker drains it; `future` fails first if the worker dies meanwhile.
+        sending = loop.create_task(loop.sock_sendall(worker.sock, request))
         try:
-            worker.conn.send((reference, list(args), dict(kwargs or {})))
-        except (OSError, ValueError):
+            await asyncio.wait((sending, future), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            sending.cancel()
+            future.cancel()
+            if worker.future is future:  # a request half written, or a call running: stop it
+                self._lose(worker, stop=True)
+            raise
+        if not sending.done():  # the worker was lost while the request was being written
+            sending.cancel()
+        elif sending.exception() is not None:  # e.g. a broken pipe: the worker died
             self._lose(worker)
-            raise WorkerLost("the worker process died before the call was sent") from None
         try:
             return await future
         except asyncio.CancelledError:
@@ -209,10 +276,24 @@ class ProcessPool:
 
     def _readable(self, worker: _Worker) -> None:
         try:
-            kind, payload, retryable = worker.conn.recv()
-        except (EOFError, OSError):
+            data = worker.sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return  # woken without data: wait for the next wakeup
+        except OSError:
+            data = b""
+        if not data:  # end of file: the worker died
             self._lose(worker)
             return
+        try:
+            replies = worker.frames.feed(data)
+        except Exception:  # a torn or foreign frame: nothing more from it can be trusted
+            log.exception("process pool: unreadable reply from worker %s", worker.process.pid)
+            self._lose(worker, stop=True)
+            return
+        for reply in replies:
+            self._reply(worker, *reply)
+
+    def _reply(self, worker: _Worker, kind: str, payload: Any, retryable: bool) -> None:
         future, worker.future = worker.future, None
         self._release(worker)
         if future is None or future.done():
@@ -229,7 +310,7 @@ class ProcessPool:
         self._workers.discard(worker)
         if worker in self._idle:
             self._idle.remove(worker)
-        asyncio.get_running_loop().remove_reader(worker.conn.fileno())
+        asyncio.get_running_loop().remove_reader(worker.sock.fileno())
         future, worker.future = worker.future, None
         if future is not None and not future.done():
             code = worker.process.exitcode
@@ -266,7 +347,7 @@ class ProcessPool:
         self._workers.clear()
         self._idle.clear()
         for worker in workers:
-            loop.remove_reader(worker.conn.fileno())
+            loop.remove_reader(worker.sock.fileno())
             if worker.future is not None and not worker.future.done():
                 worker.future.set_exception(PoolClosed("the process pool is closed"))
         await asyncio.gather(*(asyncio.to_thread(_stop, w) for w in workers))
@@ -282,7 +363,7 @@ class ProcessPool:
 
 def _stop(worker: _Worker) -> None:
     """Kill (if still running), reap, and close one worker (blocking: run in a thread)."""
-    worker.conn.close()
+    worker.sock.close()
     if worker.process.is_alive():
         worker.process.kill()
     worker.process.join(5)
