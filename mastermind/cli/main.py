@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
     """A parser for this command line: with only its command when it names one, since building
-    the others (~25 M instructions, ~2.5% of a `mastermind run`) is wasted work."""
+    the others (~20 M instructions, 2% of a `mastermind run`) is wasted work."""
     if argv and not argv[0].startswith("-"):
         parser, found = _build(only=argv[0])
         if found:
@@ -213,9 +213,9 @@ def cmd_socratic(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mastermind` console script."""
-    # Building the parser imports every command's module (pydantic, asyncio, the engine): some
-    # hundred thousand objects and no garbage, so the collector's passes over them are wasted
-    # (~10 ms of a ~200 ms start). Off meanwhile, restored before any command runs.
+    # Building the parser imports the command's modules (pydantic, asyncio, the engine): many
+    # objects and no garbage, so the collector's passes over them are wasted (~10 M
+    # instructions, 1% of a `mastermind run`). Off meanwhile, restored before the command runs.
     arguments = sys.argv[1:] if argv is None else list(argv)
     collecting = gc.isenabled()
     gc.disable()
