@@ -144,3 +144,25 @@ async def test_a_cancel_reaches_a_commit_handed_over_early() -> None:
     task.cancel()
     await asyncio.wait([task])
     assert task.cancelled() and seen == ["cancelled"]
+
+
+async def test_listeners_see_each_runs_events_in_seq_order_on_sqlite(
+    registry: AgentRegistry, load: Load, tmp_path: Path
+) -> None:
+    """Batches are committed by the writer thread or, small ones, on the loop: either way a
+    batch's waiters (and the listeners after them) come after every earlier batch's."""
+    lines = ["name: mix", "inputs: {items: {type: array}}", "steps:"]
+    lines.append('  fan: {agent: noop, for_each: "${{ inputs.items }}"}')
+    lines.append("  c0: {agent: noop}")
+    lines += [f"  c{i}: {{agent: noop, needs: [c{i - 1}]}}" for i in range(1, 40)]
+    definition = load("\n".join(lines) + "\n")
+    seen: dict[str, list[int]] = {}
+    async with Coordinator(registry, SqliteStore(tmp_path)) as coordinator:
+        coordinator.subscribe(lambda e: seen.setdefault(e.run_id, []).append(e.seq))
+        run_ids = [
+            await coordinator.submit(definition, {"items": list(range(n))}) for n in (300, 7, 60)
+        ]
+        for run_id in run_ids:
+            assert (await coordinator.wait(run_id)).ok
+    for run_id in run_ids:
+        assert seen[run_id] == list(range(1, len(seen[run_id]) + 1)), run_id

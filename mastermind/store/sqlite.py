@@ -177,6 +177,10 @@ class SqliteStore(Store):
         # and never checkpoints (the writer thread does, asked every _CHECKPOINT_EVERY).
         self._here: sqlite3.Connection | None = None
         self._here_commits = 0
+        # batches handed to the writer whose waiters the loop has not settled yet (loop
+        # thread only): while any is, a batch is not committed on the loop, or its waiters
+        # (and the listeners after them) would see its events before earlier ones
+        self._with_writer = 0
         self._stopping = False
         self._broken: BaseException | None = None  # the writer died: refuse further writes
         self._switch_interval: float | None = None
@@ -294,11 +298,13 @@ class SqliteStore(Store):
             if (
                 self._here is not None
                 and len(ops) <= _HERE_AT_MOST
+                and self._with_writer <= 0
                 and not self._ops
                 and not self._committing
                 and self._commit_here(self._here, ops, future)
             ):
                 return
+            self._with_writer += 1
             if self._ops:
                 self._ops.extend(ops)
             else:
@@ -360,6 +366,11 @@ class SqliteStore(Store):
         await self._submit("event", (event.run_id, event.seq, encoded), run_row, refused)
         if refused:
             raise EventOutOfOrder(event.run_id, event.seq, refused[0])
+
+    def _settle(self, futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+        """On the loop: a batch the writer thread committed (or could not)."""
+        self._with_writer -= len(futures)
+        _resolve(futures, error)
 
     def _commit_here(
         self, conn: sqlite3.Connection, batch: list[_Op], future: asyncio.Future[None]
@@ -429,7 +440,7 @@ class SqliteStore(Store):
             with self._pending:
                 futures, self._futures, self._ops = self._futures, [], []
             if futures:
-                loop.call_soon_threadsafe(_resolve, futures, exc)
+                loop.call_soon_threadsafe(self._settle, futures, exc)
             raise
         finally:
             conn.close()
@@ -456,7 +467,7 @@ class SqliteStore(Store):
         self.commits += 1
         self.commit_seconds += time.perf_counter() - started
         if futures:
-            loop.call_soon_threadsafe(_resolve, futures, error)
+            loop.call_soon_threadsafe(self._settle, futures, error)
         if any(kind == "checkpoint" for kind, _ in batch):
             # what the loop's commits added; they go on meanwhile (a passive checkpoint
             # blocks no writer, and this batch is committed): a chain does not wait for fsyncs
