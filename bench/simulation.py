@@ -63,7 +63,7 @@ def simulation(quick: bool) -> list[Figure]:
             note=note,
         ),
         Figure(
-            f"simulation: seeds run over SQLite too (every {SQLITE_EVERY}th)",
+            f"simulation: seeds run over SQLite too (1 in {SQLITE_EVERY})",
             ran["sqlite"],
             "seeds",
         ),
