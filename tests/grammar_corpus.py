@@ -236,7 +236,7 @@ REFUSED: list[tuple[str, str]] = [
     ("Socrates barked.", "'barked': verbs are read in the present tense (w"),
     ("If it rains then if it snows then it is cold.", "'if' does not fit here"),
     ("the", "the sentence ends too early"),
-    ("Fido chase cats.", "'fido chase' is not a name (names are capitalise"),
+    ("Fido chase cats.", "'fido chase' is not a name"),
     ("It are cold.", "'it' takes 'is', not 'are'"),
 ]
 
@@ -398,7 +398,6 @@ CORPUS += [
     ("Every bird has feathers and lays eggs.", "all birds have feathers and lay eggs"),
     ("Rex and Fido are not cats.", "Rex is not a cat and Fido is not a cat"),
     ("Fido is not a cat or a rabbit.", "it is not the case that Fido is a cat or Fido is a rabbit"),
-    ("Socrates is a man and it is cold.", "Socrates is a man and it is cold"),
     ("Fido barks whenever it thunders.", "if it thunders then Fido barks"),
     ("It is black and the cat is on the roof.", "it is black and the cat is on the roof"),
     (

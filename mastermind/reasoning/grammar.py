@@ -17,6 +17,7 @@ import difflib
 import itertools
 import re
 import threading
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -253,6 +254,25 @@ _UNSUPPORTED = {
         ("except", "besides", "excluding", "unlike", "apart"),
         "exceptions are not read: say what holds with all/some/no, one sentence each",
     ),
+    **dict.fromkeys(
+        ("hardly", "scarcely", "barely"),
+        "negative adverbs (hardly, scarcely, barely) are not read: say 'is not' or 'is'",
+    ),
+    **dict.fromkeys(
+        (
+            *("perhaps", "maybe", "surely", "allegedly", "supposedly", "nevertheless"),
+            *("nonetheless", "however", "sadly", "frankly", "formerly", "honestly", "obviously"),
+            *("apparently", "indeed", "clearly", "certainly", "hopefully", "luckily", "truly"),
+            *("fortunately", "unfortunately", "evidently", "presumably", "reportedly"),
+            *("seemingly", "undoubtedly", "definitely", "admittedly", "arguably", "actually"),
+            *("really", "basically", "naturally", "moreover", "furthermore", "meanwhile"),
+            *("otherwise", "anyway", "instead", "ironically", "interestingly", "thankfully"),
+            *("regrettably", "strangely", "curiously", "surprisingly", "understandably"),
+            *("personally", "ideally", "undeniably", "ostensibly", "purportedly", "else"),
+            *("alas", "oh", "ah", "hey", "hello", "yes", "yeah", "okay", "ok", "please"),
+        ),
+        "sentence adverbs and interjections are not read: say only what is the case",
+    ),
     "none": "'none' is read in 'none of the Ss'; else say 'no S', 'no one' or 'nothing'",
     "only": "'only' is read in 'only if'; for 'only Ss are P' write 'all Ps are Ss'",
     "than": "comparisons are not read",
@@ -271,9 +291,48 @@ class Word:
     capital: bool  # written with a capital letter (and not the first word)
 
 
+_REFUSED_PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("far", "from"), "negative phrases are not read: say 'is not'"),
+    (("no", "longer"), "negative phrases are not read: say 'is not'"),
+    (("each", "other"), "relations between several things are not read"),
+    (("one", "another"), "relations between several things are not read"),
+)
+# focus particles: 'Fido is a dog too' says no more than 'Fido is a dog'
+_FOCUS_BEFORE = frozenset({",", "and", "or", "if", "unless", "then", "only", "provided"})
+_COPULAS = frozenset({"is", "are", "was", "were", "be", "not"})
+
+
+def _drop_focus(raw: list[tuple[str, int, bool]]) -> list[tuple[str, int, bool]]:
+    """Without 'also' anywhere, nor 'too' / 'as well' at the end of a clause (after a word
+    that is not 'is': 'is too' and 'too big' are kept, and refused later)."""
+    kept: list[tuple[str, int, bool]] = []
+    i = 0
+    while i < len(raw):
+        word = raw[i][0]
+        size = 2 if word == "as" and [w for w, _, _ in raw[i + 1 : i + 2]] == ["well"] else 1
+        after = raw[i + size][0] if i + size < len(raw) else None
+        if word == "also" or (
+            (word == "too" or size == 2)
+            and (after is None or after in _FOCUS_BEFORE)
+            and kept
+            and kept[-1][0] not in _COPULAS
+        ):
+            i += size
+            continue
+        kept.append(raw[i])
+        i += 1
+    return kept
+
+
 def tokenize(sentence: str) -> list[Word]:
     """Words of one sentence (final full stop removed); Refusal on anything else."""
     text = sentence.replace("’", "'").rstrip()
+    for column, char in enumerate(text, 1):
+        if not char.isprintable() or unicodedata.category(char) in ("Cf", "Co", "Cn"):
+            # an invisible or control character (U+202E turns the text around) is named, not
+            # taken for the punctuation beside it
+            name = unicodedata.name(char, "a control character")
+            raise Refusal(f"the character U+{ord(char):04X} ({name}) is not read", column)
     if text.endswith("?"):
         raise Refusal("a question is not a premise", len(text))
     while text.endswith((".", "!")):
@@ -298,6 +357,11 @@ def tokenize(sentence: str) -> list[Word]:
             raise Refusal("possessives are not read", column)
         else:
             raw.append((lower, column, capital))
+    raw = _drop_focus(raw)
+    for i in range(len(raw)):
+        for phrase, why in _REFUSED_PHRASES:
+            if tuple(w for w, _, _ in raw[i : i + len(phrase)]) == phrase:
+                raise Refusal(f"'{' '.join(phrase)}': {why}", raw[i][1])
     if not raw:
         raise Refusal("it is empty", 1)
     if len(raw) > MAX_WORDS:
@@ -587,6 +651,63 @@ _FUNCTION_WORDS = frozenset(
     }
 )
 _INVARIANT = frozenset({"sheep", "fish", "deer", "species", "series", "aircraft"})
+# words that start a sentence or address someone without being part of a name ('Dear
+# Socrates is wise', 'Even Socrates is mortal'); the plain adverbs are refused by tokenize
+_NOT_IN_NAMES = frozenset(
+    {*("dear", "even", "well", "still", "now", "today", "just", "so", "then", "again", "once")}
+)
+# given names ending in -ly ('Sadly Socrates' is an adverb and a name; 'Emily Brown' a name)
+_LY_NAMES = frozenset(
+    {*("emily", "kelly", "holly", "lily", "molly", "polly", "sally", "billy", "shelly", "dolly")}
+    | {*("beverly", "kimberly", "ally", "elly", "nelly", "wally", "charly", "carly", "lilly")}
+)
+# a plural subject with a relation: 'Alice and Bob are married' is not 'Alice is married and
+# Bob is married'; relations between several things are outside the grammar
+_RELATIONAL = frozenset(
+    {
+        *("married", "similar", "different", "equal", "identical", "alike", "related"),
+        *("engaged", "parallel", "adjacent", "acquainted", "connected", "compatible"),
+        *("equivalent", "separate", "apart", "together", "opposite", "divorced", "unequal"),
+        *("same", "distinct", "dissimilar", "incompatible", "close", "far", "friendly"),
+        *("sibling", "neighbour", "neighbor", "friend", "partner", "brother", "sister"),
+        *("cousin", "twin", "lover", "enemy", "colleague", "classmate", "roommate", "spouse"),
+        *("rival", "ally", "opponent", "relative", "couple", "pair", "teammate", "parent"),
+        *("companion", "acquaintance", "peer", "counterpart", "namesake"),
+    }
+)
+_RECIPROCAL_VERBS = frozenset(
+    {
+        *("meet", "marry", "agree", "disagree", "differ", "collide", "fight", "argue", "kiss"),
+        *("hug", "quarrel", "correspond", "compete", "cooperate", "collaborate", "match"),
+        *("coincide", "converge", "date", "intersect", "touch", "overlap", "talk", "chat"),
+    }
+)
+# numbers and amounts: 'Ten students are lazy' is not about all students
+_AMOUNTS = frozenset(
+    {
+        *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+        *("ten", "eleven", "twelve", "thirteen", "fifteen", "twenty", "thirty", "forty"),
+        *("fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "hundreds", "thousand"),
+        *("thousands", "million", "millions", "billion", "billions", "dozen", "dozens"),
+        *("lots", "plenty", "numerous", "countless", "couple", "pair", "score", "scores"),
+        *("loads", "tons", "heaps", "masses", "bunch", "handful", "number", "majority"),
+        *("minority", "both", "multiple", "various", "certain", "other", "enough"),
+    }
+)
+# adjectives of nationality and the like, written with a capital: 'Socrates is Greek' is a
+# property; any other capitalised word after 'is' is a name, and identity is not read
+_DEMONYMS = frozenset(
+    {
+        *("greek", "roman", "french", "english", "british", "german", "italian", "spanish"),
+        *("dutch", "swiss", "irish", "scottish", "welsh", "american", "canadian", "mexican"),
+        *("chinese", "japanese", "korean", "indian", "russian", "polish", "swedish"),
+        *("norwegian", "danish", "finnish", "portuguese", "brazilian", "egyptian", "turkish"),
+        *("persian", "arab", "arabic", "african", "european", "asian", "australian", "thai"),
+        *("austrian", "belgian", "hungarian", "czech", "jewish", "christian", "muslim"),
+        *("catholic", "protestant", "buddhist", "hindu", "athenian", "spartan", "latin"),
+        *("victorian", "biblical", "scots", "icelandic", "israeli", "iranian", "iraqi"),
+    }
+)
 # past forms that are not also common present forms or nouns (not saw, rose, left, found, lay)
 _IRREGULAR_PAST = frozenset(
     {
@@ -658,10 +779,23 @@ _IMPERSONAL = frozenset(
 )
 
 
-def _impersonal(predicate: str) -> bool:
+# after a clause about a thing, only what a thing cannot be: 'the soup is on the stove and
+# it is hot', 'if the stove is on, it is hot', 'the train is here and it is late' are refused
+_WEATHER = frozenset(
+    {
+        *("sunny", "cloudy", "rainy", "windy", "foggy", "snowy", "stormy", "raining"),
+        *("snowing", "hailing", "night", "day", "morning", "evening", "noon", "midnight"),
+        *("winter", "summer", "spring", "autumn"),
+        *("to rain", "to snow", "to hail", "to thunder", "to drizzle", "to pour", "to sleet"),
+        *("to storm",),
+    }
+)
+
+
+def _impersonal(predicate: str, after_thing: bool = False) -> bool:
     words = predicate.split()
     first = " ".join(words[:2]) if predicate.startswith("to ") else words[0]
-    return first in _IMPERSONAL
+    return first in (_WEATHER if after_thing else _IMPERSONAL)
 
 
 def _any_inside(word: str, inside: bool, column: int) -> None:
@@ -683,6 +817,7 @@ class _Reader:
         self.words = words or []
         self.subject_seen = False  # a clause about something (not 'it') was read before
         self.top: Any = None  # the clause that is the whole sentence, if it is one
+        self.naming = False  # reading what is said of a name ('All Men are Mortal' is not)
 
     # ---------------------------------------------------------------- sentence level
 
@@ -842,6 +977,20 @@ class _Reader:
             if op is not None:
                 raise Refusal("a compound subject after 'not all' is not read", column)
             kind = "some_not"
+        if op == "and":
+            self.relation(body, column)
+        if (
+            q == "NO"
+            and not body.verbal
+            and isinstance(body.predicate, str)
+            and len(subjects) == 1
+            and body.predicate.split()[-1] == subjects[0].split()[-1]
+        ):
+            raise Refusal(
+                f"'no {subjects[0]} is ... {subjects[0]}' is an idiom (having none is ...), "
+                "not read: say what holds of each one",
+                column,
+            )
         if op == "or" and kind == "all":
             raise Refusal(
                 "'all S or T' is not read: say 'All S and T are P' or one sentence each", column
@@ -875,7 +1024,11 @@ class _Reader:
 
     def named(self, node: Any) -> Formula:
         names_tree, body_tree = node.children
-        body = self.body(body_tree)
+        self.naming = True
+        try:
+            body = self.body(body_tree)
+        finally:
+            self.naming = False
         names, op = self.names(names_tree)
         column = _column(names_tree)
         # 'The roads are icy': a plural definite names one group, read as one individual
@@ -892,6 +1045,9 @@ class _Reader:
                 self.agree_verb(body, True)
                 self.plain_modifiers(names_tree)
             return self.generic(names[0][0], body, column)
+        self.proper_names(names_tree)
+        if (len(names) > 1 and op == "and") or (len(names) == 1 and is_group(names[0][0])):
+            self.relation(body, column)
         first = self.words[0].column if self.words else 1
         for tree in _subtrees(names_tree, "name") or [names_tree]:
             tokens = [t for t in tree.children if isinstance(t, Token)]
@@ -975,7 +1131,83 @@ class _Reader:
         if body.finite is not None:
             self.agree_verb(body, True)
             self.plain_modifiers(node)
+        self.relation(body, column)
         return _join("and", [self.generic(name, body, column) for name, _ in names])
+
+    def not_identity(self, pred: Any, words: list[str], has_article: bool) -> None:
+        """'Cicero is Tully', 'Fido is the same as Rex', 'the morning star is the evening
+        star' say who is who (identity), not a property: refused."""
+        first = pred.children[0]
+        column = int(first.column or 0)
+        if str(first.type) == "THE" or "same" in words or "identical" in words:
+            raise Refusal(
+                "'is the ...' / 'the same as' says who someone is (identity), which is not "
+                "read: say what kind of thing it is ('is a P')",
+                column,
+            )
+        if (
+            self.naming
+            and not has_article
+            and column in self.capitals
+            and words[0] not in _DEMONYMS
+        ):
+            raise Refusal(
+                f"'{words[0]}' after 'is' is a name: identity ('Cicero is Tully') is not read",
+                column,
+            )
+
+    def relation(self, body: Body, column: int) -> None:
+        """A subject of several things (or one group) with a relational predicate."""
+        for name in predicate_names(body.predicate):
+            words = name.split()
+            if body.verbal:
+                if len(words) == 2 and words[1] in _RECIPROCAL_VERBS:
+                    raise _relation_refused(column)
+                continue
+            if any(w in _RELATIONAL or singular(w) in _RELATIONAL for w in words):
+                raise _relation_refused(column)
+
+    def proper_names(self, names_tree: Any) -> None:
+        """A name is a proper name: capitalised words ('John Smith'; the sentence's first
+        word may be lower case), no sentence adverb or form of address ('Dear Socrates',
+        'Sadly Socrates'), so no verb or negation is hidden inside one ('Fido barks before
+        Rex does not bark' is not a name 'Fido barks before Rex')."""
+        first = self.words[0].column if self.words else 1
+        for tree in _subtrees(names_tree, "name") or [names_tree]:
+            if tree.data != "name":
+                continue
+            tokens = [t for t in tree.children if isinstance(t, Token) and t.type != "TITLE"]
+            name = " ".join(str(t) for t in tokens)
+            for token in tokens:
+                if str(token) in _AMOUNTS or str(token)[0].isdigit():
+                    _no_amount([str(token)], int(token.column or 0))
+                if str(token) in _NOT_IN_NAMES and len(tokens) > 1:
+                    raise Refusal(
+                        f"'{token}' is not part of a name (a sentence adverb or a form of "
+                        "address): start with the name",
+                        int(token.column or 0),
+                    )
+            if len(tokens) < 2:
+                continue
+            lead = str(tokens[0])
+            if (
+                int(tokens[0].column or 0) == first
+                and lead.endswith("ly")
+                and (lead not in _LY_NAMES)
+            ):
+                raise Refusal(
+                    f"'{lead}' may be an adverb, not part of the name '{name}': start with "
+                    "the name",
+                    first,
+                )
+            for token in tokens:
+                at = int(token.column or 0)
+                if at != first and at not in self.capitals:
+                    raise Refusal(
+                        f"'{name}' is not a name: every word of a name is capitalised "
+                        f"('{token}' is not)",
+                        at,
+                    )
 
     def plain_modifiers(self, node: Any) -> None:
         """Before a verb, only the head of a noun phrase may look plural (`big dogs bark`),
@@ -1003,6 +1235,7 @@ class _Reader:
 
     def generic(self, subject_phrase: str, body: Body, column: int) -> Formula:
         words = subject_phrase.split()
+        _no_amount(words, column)
         if not is_plural(words[head(words)]):
             raise Refusal(f"'{subject_phrase}' is not a plural noun", column)
         subject = self.noun(subject_phrase, True)
@@ -1016,7 +1249,7 @@ class _Reader:
         if body.finite is not None:
             self.agree_verb(body, False)
         names = predicate_names(body.predicate)
-        if self.subject_seen and not all(_impersonal(n) for n in names):
+        if self.subject_seen and not all(_impersonal(n, True) for n in names):
             # 'There is a cat on the roof and it is black': 'it' is the cat, not the weather
             raise Refusal(
                 "'it' after a clause about something else may mean that thing: name it "
@@ -1151,6 +1384,7 @@ class _Reader:
         names = []
         for np in nps:
             words = [str(t) for t in np.children]
+            _no_amount(words, _column(np))
             noun = words[head(words)]
             plural_np = is_plural(noun) if plural is None else plural
             if plural_np is False and is_plural(noun) and noun not in _INVARIANT:
@@ -1182,6 +1416,7 @@ class _Reader:
             words = [str(t) for t in pred.children if str(t.type) != "A"]
             has_article = len(words) != len(pred.children)
             first = pred.children[0]
+            self.not_identity(pred, words, has_article)
             if len(trees) > 1 and not has_article and int(first.column or 0) in self.capitals:
                 raise Refusal(
                     f"'{first}' starts like a new sentence, not a predicate", _column(pred)
@@ -1198,6 +1433,24 @@ class _Reader:
         if len(set(names)) != len(names):
             raise Refusal("a predicate is repeated", _column(node))
         return Junction(op, tuple(names), frozenset(nouns)), frozenset(nouns)
+
+
+def _no_amount(words: list[str], column: int) -> None:
+    if words[0] in _AMOUNTS or words[0][0].isdigit():
+        raise Refusal(
+            f"'{words[0]}': numbers and amounts are not read (never as 'all'): say 'some' "
+            "for at least one",
+            column,
+        )
+
+
+def _relation_refused(column: int) -> Refusal:
+    return Refusal(
+        "several subjects with a relation ('Alice and Bob are married', 'the cats and the "
+        "dogs are friends') are not read: relations between things are outside the grammar; "
+        "say what holds of each one alone",
+        column,
+    )
 
 
 def _negate_reading(formula: Formula) -> Formula:

@@ -75,7 +75,35 @@ def singular(word: str) -> str:
     if isinstance(found, str) and found:
         _seen_plural.setdefault(found, word)
         return found
+    found = _classical_singular(word)
+    if found:
+        _seen_plural.setdefault(found, word)
+        return found
     return word
+
+
+# Latin and Greek plurals inflect knows only in its classical mode (cacti, fungi, radii,
+# formulae, indices): a candidate singular is accepted when its classical plural is the word
+_CLASSICAL = (("i", "us"), ("ae", "a"), ("ices", "ex"), ("ices", "ix"), ("a", "um"), ("a", "on"))
+_classical_engine: Any = None
+
+
+def _classical_singular(word: str) -> str | None:
+    global _classical_engine
+    candidates = [word[: -len(end)] + sing for end, sing in _CLASSICAL if word.endswith(end)]
+    if not candidates:
+        return None
+    with _lock:
+        if _classical_engine is None:
+            engine()  # imports inflect without its typeguard decoration
+            import inflect
+
+            _classical_engine = inflect.engine()
+            _classical_engine.classical(all=True)
+        for candidate in candidates:
+            if len(candidate) > 2 and _classical_engine.plural_noun(candidate) == word:
+                return candidate
+    return None
 
 
 _seen_plural: dict[str, str] = {}  # singular → the plural a sentence used (thief → thieves)
