@@ -148,6 +148,58 @@ def test_arguments_whose_verdict_depends_on_the_reading(
         assert result["valid"] is valid, result["explanation"]
 
 
+# The second review's wrong verdicts (/tmp/r13/args.txt): read right, the verdict is right;
+# misread, it turned around. Those read now are checked above; those refused must name the
+# premise that is not read, never give a verdict without it.
+ARGUMENTS_READ: list[tuple[list[str], str | None, bool]] = [
+    (["All dogs bark.", "Fido is a dog too."], "Fido barks.", True),
+    (["All dogs bark.", "Rex also barks."], "Rex barks.", True),
+    (["All cacti are plants.", "Some cacti are green."], "Some plants are green.", True),
+    (["Socrates is mortal too.", "Socrates is not mortal."], None, False),
+]
+ARGUMENTS_REFUSED: list[tuple[list[str], str | None]] = [
+    (["The soup is on the stove and it is hot.", "If it is hot then the pool is open."], "p"),
+    (["Alice and Bob are married.", "Carol and Dave are married."], "Alice and Dave are married."),
+    (["Alice and Bob are similar.", "Bob and Carol are similar."], "Alice and Carol are similar."),
+    (["Lots of people are happy."], "Some people are happy."),
+    (["Ten students are lazy.", "No students are lazy."], None),
+    (["Sadly Socrates is dead."], "Socrates is dead."),
+    (["Perhaps Socrates is mortal."], "Something is mortal."),
+    (["Socrates is hardly wise.", "Socrates is wise."], None),
+    (["Cicero is Tully.", "Tully is a Roman."], "Cicero is a Roman."),
+    (["Fido barks or else Rex sleeps.", "Fido does not bark."], "Rex sleeps."),
+    (["No news is good news.", "Some news is good news."], None),
+    (["Three men are tall."], "Some men are tall."),
+    (["Fido barks before Rex does not bark."], "Fido barks."),
+    (["Mark Twain is Samuel Clemens.", "Samuel Clemens is a writer."], "Mark Twain is a writer."),
+    (["If the tea is ready, it is warm.", "The tea is ready."], "The tea is warm."),
+    (["Tom and Jerry are enemies."], "Tom is an enemy."),
+]
+
+
+@pytest.mark.parametrize(
+    ("premises", "conclusion", "valid"),
+    ARGUMENTS_READ,
+    ids=[f"{i}" for i in range(len(ARGUMENTS_READ))],
+)
+def test_review_arguments_read_right(
+    premises: list[str], conclusion: str | None, valid: bool
+) -> None:
+    test_arguments_whose_verdict_depends_on_the_reading(premises, conclusion, valid)
+
+
+@pytest.mark.parametrize(
+    ("premises", "conclusion"),
+    ARGUMENTS_REFUSED,
+    ids=[f"{i}" for i in range(len(ARGUMENTS_REFUSED))],
+)
+def test_review_arguments_are_refused_not_misread(
+    premises: list[str], conclusion: str | None
+) -> None:
+    result = evaluate({"premises": premises, "conclusion": conclusion})
+    assert premises[0] in [r["premise"] for r in result["rejected"]]
+
+
 TERMS = {"S": "poets", "M": "sailors", "P": "farmers"}
 TEMPLATES = {
     "A": "All {x} are {y}.",
@@ -262,3 +314,15 @@ def test_readings_that_print_alike_are_shown_with_their_structure() -> None:
     assert str(group) == str(one)  # why the structure is shown instead
     assert _structure(group) == "[the plant needs] water"
     assert _structure(Not(one)) == "not ([the plant] need water)"
+
+
+def test_an_invisible_character_is_named_and_a_long_sentence_is_not_repeated() -> None:
+    with pytest.raises(PremiseError) as caught:
+        parse_premise("Socrates is a man.\u202e")
+    assert caught.value.why == "the character U+202E (RIGHT-TO-LEFT OVERRIDE) is not read"
+    assert caught.value.column == 19
+    nested = "(" * 900 + "p" + ")" * 900
+    with pytest.raises(PremiseError) as caught:
+        parse_premise(nested)
+    assert "nested too deeply" in str(caught.value)
+    assert len(str(caught.value)) < 600 and "(1,801 characters)" in str(caught.value)

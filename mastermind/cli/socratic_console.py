@@ -34,7 +34,8 @@ commands:
   truth [CLAIM]        the truth table (propositional premises, up to 12 variables)
   reading [NAME]       boolean (default) or traditional (every term is non-empty)
   set_tokens N         most tokens the model may use for a conclusion
-  save [FILE] / load FILE   premises to / from a JSON file (default: the --premises file)
+  save [FILE] / load FILE   premises to / from a JSON file (default: the --premises file;
+                       'save --force' there drops premises that were skipped when loading)
   clear                drop every premise
   help                 this text
   exit                 leave (also: quit, Ctrl-D)
@@ -70,6 +71,7 @@ class Console:
         self.premises_file = premises_file
         self.autosave = premises_file is not None
         self.premises: list[str] = []
+        self.skipped: list[str] = []  # premises in the loaded file that were not read
         self.reading = "boolean"
         self.max_tokens = 256
 
@@ -116,6 +118,7 @@ class Console:
 
     def cmd_clear(self, rest: str) -> None:
         self.premises.clear()
+        self.skipped.clear()
         self.say("premises cleared")
         self._autosave()
 
@@ -196,6 +199,13 @@ class Console:
         if result is not None:
             self._verdict(result)
             accepted = result["valid"] is True and result["consistent"] and not result["rejected"]
+            if accepted and self.skipped:
+                # as the llm agent does: an answer checked without every premise is not accepted
+                self.say(
+                    f"not accepted: the premise {shown(self.skipped[0])} was not read (skipped "
+                    "when loading); fix it in the file or 'clear'"
+                )
+                return
             self.say("accepted" if accepted else "not accepted")
 
     def cmd_derive(self, rest: str) -> None:
@@ -244,20 +254,38 @@ class Console:
         head = [*names, *(f"({i})" for i in range(1, len(self.premises) + 1))]
         if rest:
             head.append("claim")
-        self.say(" ".join(f"{h:>5}" for h in head))
+        # each column as wide as its name, two spaces apart ('it rains  the ground is wet')
+        widths = [max(len(h), 5) for h in head]
+        self.say("  ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
         for row in result["rows"]:
             cells = [row["values"][n] for n in names] + row["premises"]
             if rest:
                 cells.append(row["conclusion"])
             mark = "  <- all premises true" if all(row["premises"]) else ""
-            self.say(" ".join(f"{'T' if c else 'F':>5}" for c in cells) + mark)
+            self.say(
+                "  ".join(f"{'T' if c else 'F':>{w}}" for c, w in zip(cells, widths, strict=True))
+                + mark
+            )
 
     # ------------------------------------------------------------------ files
 
     def cmd_save(self, rest: str) -> None:
+        force = rest == "--force" or rest.endswith(" --force")
+        rest = rest.removesuffix("--force").strip()
         path = Path(rest) if rest else self.premises_file
         if path is None:
             self.say("save where? save FILE (or start with --premises FILE)")
+            return
+        if (
+            self.skipped
+            and not force
+            and self.premises_file is not None
+            and (path.resolve() == self.premises_file.resolve())
+        ):
+            self.say(
+                f"not saving to {shown(str(path))}: it would lose the {len(self.skipped)} "
+                "skipped premise(s); save ANOTHER_FILE, or 'save --force' to drop them"
+            )
             return
         try:
             save_premises(path, self.premises)
@@ -291,6 +319,7 @@ class Console:
                 continue
             loaded.append(text)
         self.premises = loaded
+        self.skipped = skipped
         self.say(f"loaded {len(loaded)} premises from {path}")
         return skipped
 

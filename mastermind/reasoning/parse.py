@@ -27,8 +27,10 @@ class PremiseError(MastermindError):
         self.column = column
         self.nearest = nearest_forms(text)
         where = f" at column {column}" if column else ""
+        # a long text is cut in the message (a 2,000-character nesting is not repeated whole)
+        quoted = repr(text) if len(text) <= 120 else f"{text[:80]!r}... ({len(text):,} characters)"
         super().__init__(
-            f"cannot read {text!r}{where}: {why}; nearest accepted forms: "
+            f"cannot read {quoted}{where}: {why}; nearest accepted forms: "
             + "; ".join(self.nearest)
         )
 
