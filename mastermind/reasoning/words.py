@@ -75,10 +75,10 @@ def singular(word: str) -> str:
     if isinstance(found, str) and found:
         _seen_plural.setdefault(found, word)
         return found
-    found = _classical_singular(word)
-    if found:
-        _seen_plural.setdefault(found, word)
-        return found
+    classical = _classical_singular(word)
+    if classical:
+        _seen_plural.setdefault(classical, word)
+        return classical
     return word
 
 
