@@ -317,6 +317,8 @@ def _drop_focus(raw: list[tuple[str, int, bool]]) -> list[tuple[str, int, bool]]
             and kept
             and kept[-1][0] not in _COPULAS
         ):
+            if kept[-1][0] == "," and (after is None or after == ","):
+                kept.pop()  # 'The soup is hot, too.'
             i += size
             continue
         kept.append(raw[i])
@@ -358,6 +360,13 @@ def tokenize(sentence: str) -> list[Word]:
         else:
             raw.append((lower, column, capital))
     raw = _drop_focus(raw)
+    lead = [w for w, _, _ in raw[:3]]
+    if lead[:1] == ["a"]:
+        lead = lead[1:]
+    if lead and (
+        lead[0] in _AMOUNTS or lead[0][0].isdigit() or (lead[0] in _AMOUNTS_OF and "of" in lead)
+    ):
+        _no_amount(lead, raw[0][1])  # 'Dozens of dogs bark', 'A couple of dogs bark'
     for i in range(len(raw)):
         for phrase, why in _REFUSED_PHRASES:
             if tuple(w for w, _, _ in raw[i : i + len(phrase)]) == phrase:
@@ -668,7 +677,7 @@ _RELATIONAL = frozenset(
         *("married", "similar", "different", "equal", "identical", "alike", "related"),
         *("engaged", "parallel", "adjacent", "acquainted", "connected", "compatible"),
         *("equivalent", "separate", "apart", "together", "opposite", "divorced", "unequal"),
-        *("same", "distinct", "dissimilar", "incompatible", "close", "far", "friendly"),
+        *("same", "distinct", "dissimilar", "incompatible", "close", "far"),
         *("sibling", "neighbour", "neighbor", "friend", "partner", "brother", "sister"),
         *("cousin", "twin", "lover", "enemy", "colleague", "classmate", "roommate", "spouse"),
         *("rival", "ally", "opponent", "relative", "couple", "pair", "teammate", "parent"),
@@ -687,11 +696,17 @@ _AMOUNTS = frozenset(
     {
         *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
         *("ten", "eleven", "twelve", "thirteen", "fifteen", "twenty", "thirty", "forty"),
-        *("fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "hundreds", "thousand"),
-        *("thousands", "million", "millions", "billion", "billions", "dozen", "dozens"),
-        *("lots", "plenty", "numerous", "countless", "couple", "pair", "score", "scores"),
-        *("loads", "tons", "heaps", "masses", "bunch", "handful", "number", "majority"),
-        *("minority", "both", "multiple", "various", "certain", "other", "enough"),
+        *("fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million"),
+        *("billion", "dozen", "numerous", "countless", "multiple", "various", "certain"),
+        *("other", "enough"),
+    }
+)
+# ... and amounts before 'of' ('Lots of people'; 'Scores are high' is about scores)
+_AMOUNTS_OF = frozenset(
+    {
+        *("hundreds", "thousands", "millions", "billions", "dozens", "lots", "plenty"),
+        *("couple", "pair", "scores", "loads", "tons", "heaps", "masses", "bunch", "handful"),
+        *("number", "majority", "minority", "most", "half", "lot"),
     }
 )
 # adjectives of nationality and the like, written with a capital: 'Socrates is Greek' is a
@@ -1436,7 +1451,8 @@ class _Reader:
 
 
 def _no_amount(words: list[str], column: int) -> None:
-    if words[0] in _AMOUNTS or words[0][0].isdigit():
+    of = words[1:2] == ["of"] and words[0] in _AMOUNTS_OF
+    if of or words[0] in _AMOUNTS or words[0][0].isdigit():
         raise Refusal(
             f"'{words[0]}': numbers and amounts are not read (never as 'all'): say 'some' "
             "for at least one",
