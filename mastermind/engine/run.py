@@ -946,10 +946,12 @@ class RunExecution:
                     duration=monotonic() - started,
                 )
                 try:
-                    if index is None:
+                    if index is None and not self._renumber:
                         # Handed to the store now, awaited after the dependents are queued
                         # (`_run_instance`): their `queued` and `running` join its commit, and
-                        # they act only once it has landed (`_StepState.committed`).
+                        # they act only once it has landed (`_StepState.committed`). Not while
+                        # numbering waits for commits in flight (see emit): the event would not
+                        # reach the store yet, nor a refusal of it come before the dependents.
                         instance.commit = _Started(succeeded)
                     else:
                         await succeeded
