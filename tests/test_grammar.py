@@ -326,3 +326,27 @@ def test_an_invisible_character_is_named_and_a_long_sentence_is_not_repeated() -
         parse_premise(nested)
     assert "nested too deeply" in str(caught.value)
     assert len(str(caught.value)) < 600 and "(1,801 characters)" in str(caught.value)
+
+
+def test_it_beside_a_thing_in_another_premise_is_refused() -> None:
+    # 'It is hot' next to the soup may be the soup: refused, in a premise or the conclusion
+    result = evaluate(
+        {
+            "premises": ["The soup is on the stove.", "It is hot.", "If it is hot, p."],
+            "conclusion": "p",
+        }
+    )
+    assert [r["premise"] for r in result["rejected"]] == ["It is hot.", "If it is hot, p."]
+    assert "beside a sentence about the soup" in result["rejected"][0]["reason"]
+    result = evaluate({"premises": ["The soup is on the stove."], "conclusion": "It is hot."})
+    assert result["valid"] is False and result["rejected"][0]["premise"] == "It is hot."
+    # the weather is still the weather, and 'it is hot' alone is read
+    result = evaluate(
+        {
+            "premises": ["If it rains, the road is wet.", "It rains."],
+            "conclusion": "The road is wet.",
+        }
+    )
+    assert result["rejected"] == [] and result["valid"] is True
+    result = evaluate({"premises": ["If it is hot, p.", "It is hot."], "conclusion": "p"})
+    assert result["rejected"] == [] and result["valid"] is True

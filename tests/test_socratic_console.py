@@ -221,3 +221,17 @@ def test_the_truth_table_keeps_long_names_apart() -> None:
     console.handle("truth")
     header = out.getvalue().splitlines()[1]
     assert "it rains  the ground is wet" in header or "the ground is wet  it rains" in header
+
+
+def test_it_after_a_premise_about_a_thing_is_refused_at_add() -> None:
+    from io import StringIO
+
+    from mastermind.cli.socratic_console import Console
+
+    out = StringIO()
+    console = Console(out)
+    for line in ["add The soup is on the stove.", "add It is hot.", "add It rains."]:
+        console.handle(line)
+    text = out.getvalue()
+    assert "rejected: 'it is hot' beside a sentence about the soup may mean that thing" in text
+    assert "(2) read as: it rains" in text and console.premises[1] == "It rains."

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from mastermind.reasoning.engine import READINGS, claim_of, evaluate
+from mastermind.reasoning.engine import READINGS, claim_of, evaluate, it_beside_things
 from mastermind.reasoning.parse import PremiseError, parse_premise
 
 HELP = """\
@@ -105,6 +105,12 @@ class Console:
             where = f" (column {exc.column})" if exc.column else ""
             self.say(f"rejected{where}: {exc.why}")
             self.say("  nearest accepted forms: " + "; ".join(exc.nearest))
+            return
+        _, doubtful = it_beside_things(
+            [(rest, formula)], [parse_premise(text) for text in self.premises]
+        )
+        if doubtful:  # 'It is hot.' after 'The soup is on the stove.'
+            self.say(f"rejected: {doubtful[0]['reason'].partition(': ')[2]}")
             return
         self.premises.append(rest)
         self.say(f"({len(self.premises)}) read as: {formula}")

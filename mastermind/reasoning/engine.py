@@ -29,6 +29,7 @@ from mastermind.reasoning.formulas import (
     predicates,
     terms,
 )
+from mastermind.reasoning.grammar import weather_only
 from mastermind.reasoning.parse import PremiseError, parse_premise
 from mastermind.reasoning.solve import QUERY, Reasoner, categoricals, display_name
 
@@ -80,6 +81,34 @@ def parse_all(texts: Sequence[str]) -> tuple[list[tuple[str, Formula]], list[dic
         except PremiseError as exc:
             rejected.append({"premise": text, "reason": str(exc)})
     return parsed, rejected
+
+
+def it_beside_things(
+    parsed: list[tuple[str, Formula]], others: Sequence[Formula] = ()
+) -> tuple[list[tuple[str, Formula]], list[dict[str, str]]]:
+    """'The soup is on the stove.' and 'It is hot.': across sentences, as inside one, 'it'
+    beside a named thing may be that thing, so a sentence with 'it' and a predicate a thing
+    can have (hot, late, true; not rains, sunny) is refused when another names something."""
+    kept: list[tuple[str, Formula]] = []
+    rejected: list[dict[str, str]] = []
+    formulas = [f for _, f in parsed] + list(others)
+    for index, (text, formula) in enumerate(parsed):
+        doubtful = sorted(
+            a.name for a in atoms(formula) if isinstance(a, Atom) and not weather_only(a.name)
+        )
+        named = sorted({t for i, f in enumerate(formulas) if i != index for t in terms(f)})
+        if doubtful and named:
+            rejected.append(
+                {
+                    "premise": text,
+                    "reason": f"cannot read {text!r}: '{doubtful[0]}' beside a sentence about "
+                    f"{display_name(named[0])} may mean that thing: name it ('the soup is "
+                    "hot'), or say it of the weather only with rains/snows/is sunny",
+                }
+            )
+        else:
+            kept.append((text, formula))
+    return kept, rejected
 
 
 def _propositions(formulas: Sequence[Formula]) -> list[str]:
@@ -649,17 +678,26 @@ def truth_table(premises: Sequence[Formula], conclusion: Formula | None) -> dict
 def evaluate(request: dict[str, Any]) -> dict[str, Any]:
     """The socratic agent's work, as plain data in and out (runs in a worker process)."""
     parsed, rejected = parse_all(request.get("premises", []))
+    conclusion_text = request.get("conclusion")
+    try:
+        seen = [parse_premise(conclusion_text)] if conclusion_text else []
+    except PremiseError:
+        seen = []
+    parsed, doubtful = it_beside_things(parsed, seen)
+    rejected += doubtful
     premises = [f for _, f in parsed]
     operation = request.get("operation", "validate")
     reading = request.get("reading") or "boolean"
     if reading not in READINGS:
         raise ValueError(f"reading must be one of {', '.join(READINGS)}, not {reading!r}")
-    conclusion_text = request.get("conclusion")
     conclusion: Formula | None = None
     result: dict[str, Any] = {"rejected": rejected, "premises": [str(p) for p in premises]}
     if conclusion_text:
         try:
             conclusion = parse_premise(conclusion_text)
+            _, refused = it_beside_things([(conclusion_text, conclusion)], premises)
+            if refused:
+                raise PremiseError(conclusion_text, refused[0]["reason"].partition(": ")[2])
         except PremiseError as exc:
             result.update(
                 valid=False,

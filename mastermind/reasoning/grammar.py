@@ -813,6 +813,17 @@ def _impersonal(predicate: str, after_thing: bool = False) -> bool:
     return first in (_WEATHER if after_thing else _IMPERSONAL)
 
 
+def weather_only(atom: str) -> bool:
+    """Is a proposition with 'it' about what no thing can be ('it rains', 'it is sunny')?
+    'It is hot' beside a premise about the soup may be about the soup."""
+    if atom.startswith("it is "):
+        return _impersonal(atom[len("it is ") :], True)
+    if atom.startswith("it "):
+        verb, _, rest = atom[3:].partition(" ")
+        return _impersonal(" ".join(filter(None, ["to", base_verb(verb) or verb, rest])), True)
+    return True
+
+
 def _any_inside(word: str, inside: bool, column: int) -> None:
     """'Any cat is black' says every cat is; 'if any cat is black' and 'not any cat is black'
     speak of some cat: inside a larger sentence 'any' is refused, not guessed at."""
