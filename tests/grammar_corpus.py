@@ -460,6 +460,8 @@ CORPUS += [
     ("Alice and Bob are friendly.", "Alice is friendly and Bob is friendly"),
     ("Scores are high.", "all scores are high"),
     ("Kelly Smith is a nurse.", "Kelly Smith is a nurse"),
+    ("Fido and Rex are dogs too.", "Fido is a dog and Rex is a dog"),
+    ("Tom is also not a doctor.", "Tom is not a doctor"),
 ]
 REFUSED += [
     ("Perhaps Socrates is mortal.", "'perhaps': sentence adverbs and interjections"),
@@ -505,6 +507,8 @@ REFUSED += [
     ("Various dogs bark.", "'various': numbers and amounts are not read"),
     ("Twelve is a number.", "'twelve': numbers and amounts are not read"),
     ("Joan of Arc is a saint.", "'joan of arc' is not a name"),
+    ("Rex is a good one.", "'one' stands for a noun said before"),
+    ("Rex is one.", "'one' stands for a noun said before"),
     ("A number of students are lazy.", "'number': numbers and amounts are not read"),
     ("A couple of dogs bark.", "'couple': numbers and amounts are not read"),
     ("Dozens of dogs bark.", "'dozens': numbers and amounts are not read"),

@@ -1171,6 +1171,11 @@ class _Reader:
                 "read: say what kind of thing it is ('is a P')",
                 column,
             )
+        if words[head(words)] in ("one", "ones"):
+            raise Refusal(
+                "'one' stands for a noun said before ('Rex is a good one'): name it",
+                column,
+            )
         if (
             self.naming
             and not has_article
