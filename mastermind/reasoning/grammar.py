@@ -684,6 +684,9 @@ _RELATIONAL = frozenset(
         *("companion", "acquaintance", "peer", "counterpart", "namesake"),
     }
 )
+# ... of which these, after a quantifier, are said of each ('All men are married': each has a
+# spouse), where 'All men are equal' relates them to each other
+_EACH_ALONE = frozenset({"married", "engaged", "divorced"})
 _RECIPROCAL_VERBS = frozenset(
     {
         *("meet", "marry", "agree", "disagree", "differ", "collide", "fight", "argue", "kiss"),
@@ -1005,6 +1008,8 @@ class _Reader:
             kind = "some_not"
         if op == "and":
             self.relation(body, column)
+        elif body.plural is True:  # 'All men are equal': to each other
+            self.relation(body, column, each_alone=_EACH_ALONE)
         if (
             q == "NO"
             and not body.verbal
@@ -1067,6 +1072,8 @@ class _Reader:
                 return generic
         if single and body.plural is True:
             # "Cats are mammals", "Dogs bark": a bare plural noun is generic
+            # ... but "Dogs are different" is a relation
+            self.relation(body, column, each_alone=_EACH_ALONE)
             if body.finite is not None:
                 self.agree_verb(body, True)
                 self.plain_modifiers(names_tree)
@@ -1187,16 +1194,20 @@ class _Reader:
                 column,
             )
 
-    def relation(self, body: Body, column: int) -> None:
-        """A subject of several things (or one group) with a relational predicate."""
+    def relation(self, body: Body, column: int, each_alone: frozenset[str] = frozenset()) -> None:
+        """A subject of several things (or one group) with a relational predicate; the words
+        in `each_alone` are read as said of each (after a quantifier: 'All men are married')."""
         for name in predicate_names(body.predicate):
             words = name.split()
             if body.verbal:
                 if len(words) == 2 and words[1] in _RECIPROCAL_VERBS:
-                    raise _relation_refused(column)
+                    raise _relation_refused(words[1], column)
                 continue
-            if any(w in _RELATIONAL or singular(w) in _RELATIONAL for w in words):
-                raise _relation_refused(column)
+            for word in words:
+                if word in each_alone:
+                    continue
+                if word in _RELATIONAL or singular(word) in _RELATIONAL:
+                    raise _relation_refused(word, column)
 
     def proper_names(self, names_tree: Any) -> None:
         """A name is a proper name: capitalised words ('John Smith'; the sentence's first
@@ -1476,11 +1487,12 @@ def _no_amount(words: list[str], column: int) -> None:
         )
 
 
-def _relation_refused(column: int) -> Refusal:
+def _relation_refused(word: str, column: int) -> Refusal:
     return Refusal(
-        "several subjects with a relation ('Alice and Bob are married', 'the cats and the "
-        "dogs are friends') are not read: relations between things are outside the grammar; "
-        "say what holds of each one alone",
+        f"relations between several things are not read: '{word}' said of several things "
+        "relates them to each other ('Alice and Bob are married', 'All men are equal', 'the "
+        "cats and the dogs are friends'); say what holds of each one alone ('Every S is P', "
+        "'Alice is P')",
         column,
     )
 
