@@ -54,6 +54,9 @@ if TYPE_CHECKING:
     from mastermind.language.loader import CompiledStep, Definition
 
 
+_STARTS_PER_ITERATION = 256  # step instances _pump starts in one loop iteration
+
+
 @dataclass(frozen=True, slots=True)
 class RunEnvironment:
     """What a run in flight may use of the process it runs in; the coordinator builds one."""
@@ -210,6 +213,7 @@ class RunExecution:
         self._waiting_on = {sid: len(step.needs) for sid, step in definition.steps.items()}
         self._steps_view: dict[str, dict[str, Any]] = {}
         self._ready: deque[_Instance] = deque()
+        self._pump_soon = False  # _pump goes on in the next loop iteration
         # step tasks in flight and the instance each runs (the inspector reads it: step_tasks)
         self._tasks: dict[asyncio.Task[None], _Instance] = {}
         self._in_flight = 0
@@ -668,16 +672,29 @@ class RunExecution:
             self._stop("failed")
 
     def _pump(self) -> None:
-        """Start queued instances while the run's concurrency allows."""
-        if not self._ready:
+        """Start queued instances while the run's concurrency allows, at most
+        _STARTS_PER_ITERATION in one loop iteration (then again in the next): a wide fan-out's
+        first `running` events reach the writer, and its first instances their work, while
+        the later ones are still being started (measured on W1: 1.07x and 1.20x steps/s)."""
+        if not self._ready or self._pump_soon:
             return
         loop = asyncio.get_running_loop()
+        starts = 0
         while self._ready and self._in_flight < self._limit and self._stop_reason is None:
+            if starts == _STARTS_PER_ITERATION:
+                self._pump_soon = True
+                loop.call_soon(self._pump_again)
+                return
+            starts += 1
             instance = self._ready.popleft()
             self._in_flight += 1
             task = loop.create_task(self._run_instance(instance), name=self._task_name(instance))
             self._tasks[task] = instance
             task.add_done_callback(self._step_task_done)
+
+    def _pump_again(self) -> None:
+        self._pump_soon = False
+        self._pump()
 
     def _step_task_done(self, task: asyncio.Task[None]) -> None:
         """Forget a finished step task and observe how it ended: an error that escaped the
