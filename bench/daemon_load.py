@@ -1,7 +1,10 @@
 """The daemon under HTTP load: N submits per second for D seconds on loopback.
 
-Reports errors, the rate achieved, the daemon's RSS growth after warm-up, and the event-loop
-lag p99 the daemon itself measured (from its /metrics histogram).
+Reports the runs that *succeeded* by the cut-off (the daemon's own counter; runs that ended
+otherwise are reported apart), what was still pending at the cut-off (requests sent and not yet
+answered by the daemon, and submits the load generator had not yet sent because its own limit
+of 256 requests in flight was full), failed submits, the daemon's RSS growth after warm-up, and
+the event-loop lag p99 the daemon itself measured (from its /metrics histogram).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import uvloop
 from bench.core import Figure
 
 TOKEN = "bench-token"
+IN_FLIGHT = 256  # the load generator's own limit of requests in flight
 PING = "name: ping\nsteps: {a: {agent: noop, with: {value: pong}}}\n"
 
 
@@ -32,13 +36,15 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def _runs_completed(metrics: str) -> float:
-    """Runs the daemon has finished (any outcome), from its own counter."""
-    total = 0.0
+def _runs_ended(metrics: str) -> dict[str, float]:
+    """Runs the daemon has finished, by outcome (succeeded, failed, ...), from its own counter."""
+    ended: dict[str, float] = {}
     for line in metrics.splitlines():
         if line.startswith("mastermind_runs_total{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+            labels = line.split("{", 1)[1].split("}", 1)[0]
+            status = labels.split('status="', 1)[1].split('"', 1)[0] if "status=" in labels else ""
+            ended[status] = ended.get(status, 0.0) + float(line.rsplit(" ", 1)[1])
+    return ended
 
 
 def _lag_p99(metrics: str) -> float:
@@ -62,13 +68,18 @@ async def _load(url: str, rate: int, seconds: float, pid: int) -> dict[str, floa
     sent = 0
     accepted = 0
     rss: list[tuple[float, int]] = []
-    limit = asyncio.Semaphore(256)
+    limit = asyncio.Semaphore(IN_FLIGHT)
+    in_flight = 0  # holding the limit: sent, or being sent, and not yet answered
     tasks: set[asyncio.Task[None]] = set()
-    async with aiohttp.ClientSession(headers=headers) as session:
+    # As many connections as the limit, so every request holding it is on the wire (aiohttp's
+    # default pool of 100 would queue the rest inside the client).
+    connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
 
         async def submit() -> None:
-            nonlocal errors, accepted
+            nonlocal errors, accepted, in_flight
             async with limit:
+                in_flight += 1
                 try:
                     async with session.post(f"{url}/api/v1/runs", json={"workflow": "ping"}) as r:
                         await r.read()
@@ -78,6 +89,8 @@ async def _load(url: str, rate: int, seconds: float, pid: int) -> dict[str, floa
                             accepted += 1
                 except aiohttp.ClientError:
                     errors += 1
+                finally:
+                    in_flight -= 1
 
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -95,10 +108,12 @@ async def _load(url: str, rate: int, seconds: float, pid: int) -> dict[str, floa
             await asyncio.sleep(0.002)
         # The cut-off: what the daemon has *finished* by now counts, not what was sent.
         elapsed = loop.time() - start
-        pending = len(tasks)  # submits sent but not yet answered
+        pending = len(tasks)  # submits made but not yet answered
+        at_daemon = in_flight  # of those, sent to the daemon (holding the client's limit)
         async with session.get(f"{url}/metrics") as r:
             metrics_at_cutoff = await r.text()
-        completed = _runs_completed(metrics_at_cutoff)
+        ended = _runs_ended(metrics_at_cutoff)
+        succeeded = ended.get("succeeded", 0.0)
         if tasks:  # let the stragglers finish (bounded), to count errors among them
             await asyncio.wait(tasks, timeout=60)
         unanswered = len(tasks)
@@ -110,10 +125,13 @@ async def _load(url: str, rate: int, seconds: float, pid: int) -> dict[str, floa
         "sent": sent,
         "accepted": accepted,
         "errors": errors,
-        "completed": completed,
+        "succeeded": succeeded,
+        "ended_otherwise": sum(ended.values()) - succeeded,
         "pending_at_cutoff": pending,
+        "in_flight_at_cutoff": at_daemon,
+        "not_sent_at_cutoff": pending - at_daemon,
         "unanswered": unanswered,
-        "rate": completed / elapsed,
+        "rate": succeeded / elapsed,
         "rss_growth": growth,
         "rss_mib": warm[-1] / 1024 if warm else 0.0,
         "lag_p99": _lag_p99(metrics),
@@ -151,19 +169,37 @@ def daemon_load(quick: bool) -> list[Figure]:
     print(json.dumps(result), file=sys.stderr)
     return [
         Figure(
-            f"daemon: runs completed, {rate}/s submitted over HTTP for {seconds:g} s",
+            f"daemon: runs succeeded by the cut-off, {rate}/s submitted over HTTP"
+            f" for {seconds:g} s",
             result["rate"],
             "runs/s",
             float(rate),
             "offered",
             target="1,000/s with 0 errors",
-            note=f"{result['completed']:.0f} runs finished by the cut-off of {result['sent']} "
-            f"sent; {result['pending_at_cutoff']} requests still pending at the cut-off, "
+            note=f"{result['succeeded']:.0f} runs succeeded by the cut-off of {result['sent']} "
+            f"submits made; {result['pending_at_cutoff']} submits pending at the cut-off "
+            f"({result['in_flight_at_cutoff']} sent to the daemon, "
+            f"{result['not_sent_at_cutoff']} not yet sent); "
             f"{result['unanswered']} unanswered 60 s later",
         ),
         Figure(
-            "daemon: submits pending at the cut-off",
-            result["pending_at_cutoff"],
+            "daemon: runs that ended other than succeeded by the cut-off (failed, ...)",
+            result["ended_otherwise"],
+            "runs",
+            higher_is_better=False,
+            target="0",
+        ),
+        Figure(
+            "daemon: at the cut-off, requests in flight at the daemon (sent, not answered)",
+            result["in_flight_at_cutoff"],
+            "requests",
+            higher_is_better=False,
+            note=f"at most {IN_FLIGHT}: the load generator's own limit",
+        ),
+        Figure(
+            f"daemon: at the cut-off, submits not yet sent (waiting for the load generator's"
+            f" limit of {IN_FLIGHT} in flight)",
+            result["not_sent_at_cutoff"],
             "requests",
             higher_is_better=False,
         ),

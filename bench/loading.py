@@ -168,7 +168,7 @@ def cold_start(quick: bool) -> list[Figure]:
         ours, bare = statistics.median(ours_runs), statistics.median(bare_runs)
     return [
         Figure(
-            "cold start: mastermind run, one step",
+            "cold start: mastermind run, one step (agent: noop)",
             ours * 1000,
             "ms",
             bare * 1000,

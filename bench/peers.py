@@ -5,6 +5,10 @@ Every system runs the same task bodies (`bench.tasks`), is started before timing
 once, then timed 3 times (medians), all in one run. Redis is the bench's own `redis-server` on
 a free port, stopped by its pid; the machine's shared Redis is never touched. A peer that is
 not installed (`pip install -e '.[peers]'`) or fails to start is reported as not run, with why.
+
+mastermind is measured both ways, each row labelled: the default (a plain function runs in a
+thread, what the peers' thread pools compare with) and `inline: true` (called on the event loop),
+with the ratio to the fastest peer given for each.
 """
 
 from __future__ import annotations
@@ -111,13 +115,54 @@ def _rates(times: dict[str, Any], sizes: dict[str, Any]) -> dict[str, float | No
     return out
 
 
+# mastermind both ways: the default runs a plain function in a thread (what the peers' thread
+# pools compare with); `inline: true` calls it on the event loop (must not block). W3's body is
+# a coroutine (awaited on the loop either way) and W4 uses the `cpu` agent: one run serves both.
+MODES: dict[str, dict[str, str]] = {
+    "thread": {"w1": "w1_thread", "w2": "w2_thread", "w3": "w3", "w4": "w4"},
+    "inline": {"w1": "w1", "w2": "w2", "w3": "w3", "w4": "w4"},
+}
+MODE_LABELS = {
+    "thread": "mastermind, function in a thread (the default)",
+    "inline": "mastermind, inline: true",
+}
+
+
+def _best(results: dict[str, dict[str, Any]]) -> dict[str, tuple[float, str]]:
+    """The fastest peer's figure per workload, and its name."""
+    from bench.peer_drivers import SIZES
+
+    best: dict[str, tuple[float, str]] = {}
+    for name, result in results.items():
+        if "error" in result:
+            continue
+        rates = _rates(result, {**SIZES, **result.get("sizes", {})})
+        for key in ("w1", "w2", "w3", "w4"):
+            value = rates.get(key)
+            if value is None:
+                continue
+            if key not in best or (value > best[key][0] if key == "w1" else value < best[key][0]):
+                best[key] = (value, name)
+    return best
+
+
+def _advantage(key: str, mine: float, theirs: float) -> float:
+    """How many times faster mastermind is than `theirs` (W1 a rate, the others times)."""
+    return mine / theirs if key == "w1" else theirs / mine
+
+
 def peers(quick: bool) -> list[Figure]:
-    """The table of W1–W4 across systems; mastermind's figures are each row's baseline."""
+    """The table of W1–W4 across systems, mastermind measured both ways (a function in a thread,
+    the default, and `inline: true`); mastermind's default mode is each peer row's baseline."""
     from bench.peer_drivers import SIZES
 
     with bytecode_env() as env:
-        ours_raw = {w: child(w, RUNS, env)["ours"] for w in ("w1", "w2", "w3", "w4")}
-        ours = _rates(ours_raw, SIZES)
+        children = sorted({w for mode in MODES.values() for w in mode.values()})
+        times = {w: child(w, RUNS, env)["ours"] for w in children}
+        ours = {
+            mode: _rates({key: times[w] for key, w in workloads.items()}, SIZES)
+            for mode, workloads in MODES.items()
+        }
         results: dict[str, dict[str, Any]] = {}
         with redis_server() as url:
             env = {**env, "MM_BENCH_REDIS": url}
@@ -135,6 +180,28 @@ def peers(quick: bool) -> list[Figure]:
     figures: list[Figure] = []
     units = {"w1": ("tasks/s", True), "w2": ("ms/task", False), "w3": ("s", False)}
     units["w4"] = ("s", False)
+    best = _best(results)
+    for mode, label in MODE_LABELS.items():
+        for key, (unit, higher) in units.items():
+            mine = ours[mode].get(key)
+            if mine is None or key not in best:
+                continue
+            if mode == "inline" and MODES["inline"][key] == MODES["thread"][key]:
+                continue  # the same run as the default mode's (no inline variant)
+            theirs, who = best[key]
+            figures.append(
+                Figure(
+                    f"peers {key.upper()}: {label}, vs the fastest peer",
+                    mine,
+                    unit,
+                    theirs,
+                    f"{who}, same run",
+                    target=">= 30x" if key in ("w1", "w2") else ">= 10x" if key == "w3" else "",
+                    higher_is_better=higher,
+                    note=f"{_advantage(key, mine, theirs):.1f}x the fastest peer ({who})",
+                )
+            )
+    baseline_name = "mastermind default (function in a thread), same run"
     for name, result in results.items():
         if "error" in result:
             figures.append(Figure(f"peers: {name}", 0, "", note=f"not run: {result['error']}"))
@@ -155,8 +222,8 @@ def peers(quick: bool) -> list[Figure]:
                     f"peers {key.upper()}: {name}",
                     value,
                     unit,
-                    ours[key],
-                    "mastermind, same run",
+                    ours["thread"][key],
+                    baseline_name,
                     higher_is_better=higher,
                     note=result.get("note", ""),
                 )
@@ -164,30 +231,39 @@ def peers(quick: bool) -> list[Figure]:
     return figures
 
 
-def peers_table(ours: dict[str, float | None], results: dict[str, dict[str, Any]]) -> str:
-    """System by workload, with mastermind's advantage over the fastest peer."""
+def peers_table(
+    ours: dict[str, dict[str, float | None]], results: dict[str, dict[str, Any]]
+) -> str:
+    """System by workload, with mastermind's advantage over the fastest peer, for each of
+    mastermind's modes (`ours` maps "thread" and "inline" to W1–W4 figures)."""
     from bench.peer_drivers import SIZES
 
     def cell(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
-    head = "system            W1 tasks/s   W2 ms/task   W3 wall s   W4 wall s   note"
+    def row(name: str, rates: dict[str, float | None], note: str) -> str:
+        return (
+            f"{name:<20}  {cell(rates.get('w1'), ',.0f'):>10}   {cell(rates.get('w2'), '.3f'):>10}"
+            f"   {cell(rates.get('w3'), '.2f'):>9}   {cell(rates.get('w4'), '.2f'):>9}   {note}"
+        )
+
+    head = "system                W1 tasks/s   W2 ms/task   W3 wall s   W4 wall s   note"
     lines = [head, "-" * len(head)]
     lines.append(
-        f"{'mastermind':<16}  {cell(ours['w1'], ',.0f'):>10}   {cell(ours['w2'], '.3f'):>10}"
-        f"   {cell(ours['w3'], '.2f'):>9}   {cell(ours['w4'], '.2f'):>9}   mastermind run, SQLite"
+        row("mastermind, default", ours["thread"], "mastermind run, SQLite, function in a thread")
     )
-    best: dict[str, float] = {}
+    lines.append(
+        row(
+            "mastermind, inline",
+            ours["inline"],
+            "mastermind run, SQLite, inline: true (W3, W4: the same runs)",
+        )
+    )
     for name, result in results.items():
         if "error" in result:
-            lines.append(f"{name:<16}  not run: {result['error']}")
+            lines.append(f"{name:<20}  not run: {result['error']}")
             continue
         rates = _rates(result, {**SIZES, **result.get("sizes", {})})
-        for key in ("w1", "w2", "w3", "w4"):
-            value = rates.get(key)
-            if value is not None:
-                better = max if key == "w1" else min
-                best[key] = better(best.get(key, value), value)
         skipped = "; ".join(f"{k}: {v}" for k, v in result.get("skipped", {}).items())
         sizes = result.get("sizes", {})
         scaled = "; ".join(
@@ -196,14 +272,14 @@ def peers_table(ours: dict[str, float | None], results: dict[str, dict[str, Any]
             if rates.get(key) is not None
         )
         note = "; ".join(filter(None, [result.get("note", ""), skipped, scaled]))
-        lines.append(
-            f"{name:<16}  {cell(rates['w1'], ',.0f'):>10}   {cell(rates['w2'], '.3f'):>10}"
-            f"   {cell(rates['w3'], '.2f'):>9}   {cell(rates['w4'], '.2f'):>9}   {note}"
-        )
-    ratios = []
-    for key in ("w1", "w2", "w3", "w4"):
-        mine, theirs = ours.get(key), best.get(key)
-        if mine and theirs:
-            ratios.append(f"{key.upper()} {mine / theirs if key == 'w1' else theirs / mine:.1f}x")
-    lines.append("mastermind vs the fastest peer: " + ", ".join(ratios))
+        lines.append(row(name, rates, note))
+    best = _best(results)
+    for mode, label in (("thread", "default, in a thread"), ("inline", "inline: true")):
+        ratios = []
+        for key in ("w1", "w2", "w3", "w4"):
+            mine = ours[mode].get(key)
+            if mine and key in best:
+                theirs, who = best[key]
+                ratios.append(f"{key.upper()} {_advantage(key, mine, theirs):.1f}x ({who})")
+        lines.append(f"mastermind ({label}) vs the fastest peer: " + ", ".join(ratios))
     return "\n".join(lines)
