@@ -136,6 +136,7 @@ class ShellAgent(Agent[ShellParams]):
                     os.close(go_write)
                     go_write = -1
                 await _end_group(process, params.kill_grace)
+                _close_pipes(process)
         finally:
             if go_write >= 0:
                 os.close(go_write)
@@ -222,6 +223,17 @@ async def _exited(pid: int) -> None:
         os.close(pidfd)
 
 
+def _close_pipes(process: asyncio.subprocess.Process) -> None:
+    """Release the process's pipes now that its group is gone. Read to the end they are closed
+    already; after a cancelled read (a timeout) they would close only once the loop has seen
+    EOF, which comes when the last killed member of the group has exited: on a loaded machine
+    that can be after the step, and even the loop, has ended (a pipe transport left open, and
+    EBUSY when the loop closes)."""
+    transport = getattr(process, "_transport", None)  # asyncio keeps no public handle to it
+    if transport is not None:
+        transport.close()
+
+
 async def _abandon_start(spawn: asyncio.Future[asyncio.subprocess.Process], grace: float) -> None:
     """End a process whose start was cancelled midway, once the start is complete."""
     try:
@@ -231,6 +243,7 @@ async def _abandon_start(spawn: asyncio.Future[asyncio.subprocess.Process], grac
         return
     with contextlib.suppress(asyncio.CancelledError):
         await _end_group(process, grace)
+    _close_pipes(process)
 
 
 async def _end_group(process: asyncio.subprocess.Process, grace: float) -> None:

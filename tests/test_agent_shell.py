@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,37 @@ async def test_a_step_cancelled_while_its_process_starts_leaves_nothing_behind()
             await task
         assert set(_children()) <= before, f"cancelled after {yields} yields"
     gc.collect()  # an unclosed transport warns when collected
+
+
+@pytest.fixture
+def escaped(tmp_path: Path) -> Iterator[Path]:
+    """Where a step writes the pid of a process it started outside its group; that process
+    is ended after the test's event loop has closed."""
+    pids = tmp_path / "escaped"
+    yield pids
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+        os.kill(int(pids.read_text()), signal.SIGKILL)
+
+
+async def test_a_timed_out_step_releases_its_pipes_before_it_ends(
+    registry: AgentRegistry, load: Load, escaped: Path
+) -> None:
+    """A process outside the step's group (here `setsid`) holds the step's stdout after the
+    group is killed, as the last killed member of the group does for a moment on a loaded
+    machine: the step closes its pipes itself, not when the loop sees EOF (before: a pipe
+    transport left open until after the loop closed, EBUSY)."""
+    definition = load(
+        f"""
+name: escaped
+steps:
+  stuck:
+    agent: shell
+    timeout: 1s
+    with:
+      shell: true
+      kill_grace: 100ms
+      command: "setsid sh -c 'echo $$ > {escaped}; exec sleep 30' & sleep 60"
+"""
+    )
+    _result, final = await run(registry, definition)
+    assert final["stuck"].error == "timed out after 1s"
