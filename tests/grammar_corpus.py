@@ -545,3 +545,15 @@ CORPUS += [
     ("Every man is married.", "all men are married"),
     ("Some people are married.", "some people are married"),
 ]
+
+# the third review: a sentence mixing tenses is refused (tense is read as the present, so
+# 'Tom was a child and Tom is not a child' would contradict itself); 'nearly' hides a negation
+REFUSED += [
+    ("Tom was a child and Tom is not a child.", "it mixes tenses"),
+    ("It will rain and the ground is dry.", "it mixes tenses"),
+    ("Tom is nearly finished.", "'nearly': negative adverbs"),
+]
+CORPUS += [
+    ("Fido was a puppy.", "Fido is a puppy"),
+    ("It won't snow.", "it does not snow"),
+]

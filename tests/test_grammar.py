@@ -90,7 +90,7 @@ ARGUMENTS: list[tuple[list[str], str | None, bool]] = [
     (["Everyone is mortal.", "Socrates is a person."], "Socrates is mortal.", True),
     (["A whale is a mammal.", "Moby is a whale."], "Moby is a mammal.", True),
     (["A whale is a mammal.", "Moby is a mammal."], "Moby is a whale.", False),
-    (["Plato was a philosopher.", "All philosophers are wise."], "Plato is wise.", True),
+    (["Plato was a philosopher.", "All philosophers were wise."], "Plato was wise.", True),
     (["All wolves are animals.", "Fido is a wolf."], "Fido is an animal.", True),
     (["All heroes are brave.", "Achilles is a hero."], "Achilles is brave.", True),
     (["All buses are vehicles.", "Every vehicle is a machine."], "All buses are machines.", True),
@@ -108,7 +108,11 @@ ARGUMENTS: list[tuple[list[str], str | None, bool]] = [
     (["Socrates is neither wise nor old."], "Socrates is not old.", True),
     (["Mr. Smith is a teacher.", "All teachers are patient."], "Mr. Smith is patient.", True),
     (["Every dog barks.", "Some pets are dogs."], "Some pets bark.", True),
-    (["It will rain.", "Whenever it rains, the ground is wet."], "The ground is wet.", True),
+    (
+        ["It will rain.", "Whenever it rains, the ground will be wet."],
+        "The ground will be wet.",
+        True,
+    ),
     (
         ["It rains if and only if there are clouds.", "There are no clouds."],
         "It does not rain.",

@@ -238,3 +238,38 @@ def test_which_requests_are_small_enough_for_a_thread() -> None:
     assert not is_small({"premises": [f"x{i} -> x{i + 1}" for i in range(13)], "conclusion": "p"})
     assert not is_small({"premises": ["p"], "operation": "truth_table"})
     assert not is_small({"premises": ["p" * 1600], "conclusion": "p"})
+
+
+# the third review of issue 13: every tense is read as the present, which is sound only among
+# sentences of one tense; mixed, the verdict would be wrong
+@pytest.mark.parametrize(
+    ("premises", "conclusion"),
+    [
+        (["Fido was a puppy.", "All puppies are young."], "Fido is young."),
+        (["Tom will be a doctor.", "No doctor is a student."], "Tom is not a student."),
+        (["Tom was a child and Tom is not a child."], "Tom is a doctor."),
+        (["Fido is a puppy.", "All puppies are young."], "Fido was young."),
+    ],
+)
+def test_sentences_in_other_tenses_are_refused_not_read_as_present(
+    premises: list[str], conclusion: str
+) -> None:
+    result = evaluate({"premises": premises, "conclusion": conclusion})
+    assert result["rejected"] and "tense" in result["rejected"][0]["reason"]
+    assert result["valid"] is False
+
+
+def test_one_tense_throughout_is_read() -> None:
+    past = evaluate(
+        {
+            "premises": ["Fido was a puppy.", "All puppies were young."],
+            "conclusion": "Fido was young.",
+        }
+    )
+    assert past["valid"] is True and not past["rejected"]
+    future = evaluate({"premises": ["It will snow.", "It won't snow."], "operation": "check"})
+    assert future["consistent"] is False and not future["rejected"]
+    mixed = evaluate({"premises": ["It did not rain.", "It rains."], "operation": "check"})
+    assert mixed["rejected"] and mixed["consistent"] is True
+    propositional = evaluate({"premises": ["p -> q", "p", "Fido was a dog."], "conclusion": "q"})
+    assert propositional["valid"] is True and not propositional["rejected"]

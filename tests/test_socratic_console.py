@@ -235,3 +235,17 @@ def test_it_after_a_premise_about_a_thing_is_refused_at_add() -> None:
     text = out.getvalue()
     assert "rejected: 'it is hot' beside a sentence about the soup may mean that thing" in text
     assert "(2) read as: it rains" in text and console.premises[1] == "It rains."
+
+
+def test_a_premise_in_another_tense_is_refused_at_add() -> None:
+    from io import StringIO
+
+    from mastermind.cli.socratic_console import Console
+
+    out = StringIO()
+    console = Console(out)
+    for line in ["add All puppies are young.", "add Fido was a puppy.", "add p -> q"]:
+        console.handle(line)
+    text = out.getvalue()
+    assert "rejected: it is in the past tense beside premises in the present" in text
+    assert console.premises == ["All puppies are young.", "p -> q"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mastermind.reasoning.engine import READINGS, claim_of, evaluate, it_beside_things
-from mastermind.reasoning.parse import PremiseError, parse_premise
+from mastermind.reasoning.parse import PremiseError, is_propositional, parse_premise, tense_of
 
 HELP = """\
 commands:
@@ -111,6 +111,14 @@ class Console:
         )
         if doubtful:  # 'It is hot.' after 'The soup is on the stove.'
             self.say(f"rejected: {doubtful[0]['reason'].partition(': ')[2]}")
+            return
+        tenses = {tense_of(t) for t in self.premises if not is_propositional(t)}
+        if tenses and not is_propositional(rest) and tense_of(rest) not in tenses:
+            self.say(  # 'Fido was a puppy.' after 'All puppies are young.'
+                f"rejected: it is in the {tense_of(rest)} tense beside premises in the "
+                f"{' and '.join(sorted(tenses))}; tense is not read (was and will be are read "
+                "as is): write every premise in one tense"
+            )
             return
         self.premises.append(rest)
         self.say(f"({len(self.premises)}) read as: {formula}")

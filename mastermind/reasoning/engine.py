@@ -30,7 +30,7 @@ from mastermind.reasoning.formulas import (
     terms,
 )
 from mastermind.reasoning.grammar import weather_only
-from mastermind.reasoning.parse import PremiseError, parse_premise
+from mastermind.reasoning.parse import PremiseError, is_propositional, parse_premise, tense_of
 from mastermind.reasoning.solve import QUERY, Reasoner, categoricals, display_name
 
 MAX_TRUTH_TABLE_VARIABLES = 12
@@ -109,6 +109,41 @@ def it_beside_things(
         else:
             kept.append((text, formula))
     return kept, rejected
+
+
+def one_tense(
+    parsed: list[tuple[str, Formula]], conclusion: str | None = None
+) -> tuple[list[tuple[str, Formula]], list[dict[str, str]]]:
+    """Every tense is read as the present, which is sound only among sentences of one tense
+    ('Fido was a puppy.' beside 'All puppies are young.' would prove 'Fido is young.'): the
+    premises not in the premises' most common tense (the present on a tie) are refused, and so
+    is a conclusion in another tense (the last element: its reason, or None)."""
+    # propositional syntax has no tense: it goes with any
+    tenses = [None if is_propositional(text) else tense_of(text) for text, _ in parsed]
+    counts = {t: tenses.count(t) for t in ("present", "past", "future")}
+    usual = max(counts, key=lambda t: counts[t])  # dict order: the present wins a tie
+    kept: list[tuple[str, Formula]] = []
+    rejected: list[dict[str, str]] = []
+    for (text, formula), tense in zip(parsed, tenses, strict=True):
+        if tense is None or tense == usual:
+            kept.append((text, formula))
+        else:
+            rejected.append({"premise": text, "reason": _tense_reason(text, tense, usual)})
+    if conclusion is not None and any(tenses) and not is_propositional(conclusion):
+        said = tense_of(conclusion)
+        if said != usual:
+            rejected.append(
+                {"premise": conclusion, "reason": _tense_reason(conclusion, said, usual)}
+            )
+    return kept, rejected
+
+
+def _tense_reason(text: str, tense: str, usual: str) -> str:
+    return (
+        f"cannot read {text!r}: it is in the {tense} tense beside premises in the {usual}; "
+        "tense is not read (was and will be are read as is), so mixing tenses can make true "
+        "sentences contradict or prove what they do not: write every sentence in one tense"
+    )
 
 
 def _propositions(formulas: Sequence[Formula]) -> list[str]:
@@ -685,6 +720,8 @@ def evaluate(request: dict[str, Any]) -> dict[str, Any]:
         seen = []
     parsed, doubtful = it_beside_things(parsed, seen)
     rejected += doubtful
+    parsed, other_tense = one_tense(parsed)
+    rejected += other_tense
     premises = [f for _, f in parsed]
     operation = request.get("operation", "validate")
     reading = request.get("reading") or "boolean"
@@ -696,6 +733,7 @@ def evaluate(request: dict[str, Any]) -> dict[str, Any]:
         try:
             conclusion = parse_premise(conclusion_text)
             _, refused = it_beside_things([(conclusion_text, conclusion)], premises)
+            refused += one_tense(parsed, conclusion_text)[1]
             if refused:
                 raise PremiseError(conclusion_text, refused[0]["reason"].partition(": ")[2])
         except PremiseError as exc:

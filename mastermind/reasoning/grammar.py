@@ -255,8 +255,9 @@ _UNSUPPORTED = {
         "exceptions are not read: say what holds with all/some/no, one sentence each",
     ),
     **dict.fromkeys(
-        ("hardly", "scarcely", "barely"),
-        "negative adverbs (hardly, scarcely, barely) are not read: say 'is not' or 'is'",
+        ("hardly", "scarcely", "barely", "nearly"),
+        "negative adverbs (hardly, scarcely, barely, nearly: 'nearly finished' is not "
+        "finished) are not read: say 'is not' or 'is'",
     ),
     **dict.fromkeys(
         (

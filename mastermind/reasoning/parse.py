@@ -14,7 +14,7 @@ from mastermind.errors import MastermindError
 from mastermind.reasoning.formulas import Atom, Binary, Formula, Not
 from mastermind.reasoning.grammar import ACCEPTED_FORMS, Refusal, nearest_forms, read
 
-__all__ = ["ACCEPTED_FORMS", "PremiseError", "parse_premise"]
+__all__ = ["ACCEPTED_FORMS", "PremiseError", "is_propositional", "parse_premise", "tense_of"]
 
 
 class PremiseError(MastermindError):
@@ -53,15 +53,49 @@ def parse_premise(text: str) -> Formula:
     lowered = raw.lower()
     if _LETTER.match(lowered.rstrip(".")):
         return Atom(lowered.rstrip("."))
-    if _SYMBOLS.search(raw) or (
-        _PROP_WORDS.search(lowered) and not re.search(r"\b(is|are|neither|either)\b", lowered)
-    ):
+    if is_propositional(raw):
         return _Propositional(raw).parse()
+    if tense_of(raw) == "mixed":  # (English only: the propositional route returned above)
+        raise PremiseError(
+            text,
+            "it mixes tenses ('was' or 'will' beside 'is'/'does'): tense is not read (was and "
+            "will be are read as is), so 'Tom was a child and Tom is not a child' would "
+            "contradict itself: write it in one tense",
+        )
     try:
         return read(raw)
     except Refusal as exc:
         offset = len(text) - len(text.lstrip())
         raise PremiseError(text, exc.why, exc.column + offset if exc.column else 0) from None
+
+
+_PAST = frozenset({"was", "were", "did", "wasn't", "weren't", "didn't", "wasnt", "werent"})
+_FUTURE = frozenset({"will", "won't", "shall", "shan't", "wont"})
+_PRESENT = frozenset({"is", "are", "does", "do", "isn't", "aren't", "doesn't", "don't", "am"})
+
+
+def is_propositional(text: str) -> bool:
+    """Written in propositional syntax (symbols, xor/nand/nor, a lone letter), not English."""
+    lowered = text.strip().lower()
+    return bool(
+        _LETTER.match(lowered.rstrip("."))
+        or _SYMBOLS.search(text)
+        or (_PROP_WORDS.search(lowered) and not re.search(r"\b(is|are|neither|either)\b", lowered))
+    )
+
+
+def tense_of(text: str) -> str:
+    """The tense an English sentence is written in, by its auxiliaries: "past", "future",
+    "present" (no was/were/did/will), or "mixed". The grammar reads every tense as the
+    present, which is sound only among sentences of one tense: 'Fido was a puppy' beside
+    'All puppies are young' would prove 'Fido is young'."""
+    words = re.findall(r"[a-z']+", text.lower().replace("\u2019", "'"))
+    past = any(w in _PAST for w in words)
+    future = any(w in _FUTURE or w.endswith("'ll") for w in words)
+    present = any(w in _PRESENT for w in words)
+    if past + future + present > 1:
+        return "mixed"
+    return "past" if past else "future" if future else "present"
 
 
 # ------------------------------------------------------------------------------------ symbols
