@@ -2,13 +2,22 @@
 command only when the author asks with `shell: true`, and then data reaches it through
 environment variables, never through the command text (which may hold no `${{ }}`).
 
-The process runs in its own process group, led by a small supervisor
-(`agents/shell_supervisor.sh`). When the step ends (timeout, cancellation, or normally with
-stray background children) the whole group gets SIGTERM, then SIGKILL after `kill_grace`:
-nothing survives the step. The supervisor is recorded (pid, start time, group) in a committed
-`process` event before the command starts, so if the process running the step dies, the next
-owner on this machine kills the group before the step runs again; and the supervisor kills the
-group itself as soon as the process running the step dies (PR_SET_PDEATHSIG).
+The process runs under a small supervisor (`agents/shell_supervisor.sh`) that leads its own
+process group and session and is a child subreaper, so what the command leaves behind, even a
+`setsid` or double-forked process in another session, stays its descendant. When the step ends
+(normally, by timeout or cancellation) the supervisor SIGKILLs every descendant still alive
+(after SIGTERM and `kill_grace` on a timeout or cancellation). It is recorded (pid, start time,
+group) in a committed `process` event before the command starts, so if the process running the
+step dies, the next owner on this machine kills it and its descendants before the step runs
+again; and it kills them itself as soon as the process running the step dies
+(PR_SET_PDEATHSIG). Not covered: a process handed to a service outside the tree
+(`systemd-run`, `at`, a command run over `ssh` on the remote side), or one that is not ours to
+signal (setuid).
+
+The supervisor is started with `subprocess.Popen`, not the event loop's subprocess support:
+uvloop's children inherit every inheritable descriptor of the daemon and copies of their own
+stdout and stderr (libuv relies on close-on-exec), so a background process of the step kept
+the step's pipes open; Popen closes every descendant other than 0, 1 and 2 (`close_fds`).
 """
 
 from __future__ import annotations
@@ -20,12 +29,14 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from mastermind.engine.agent import Agent, Params, StepContext
+from mastermind.engine.processes import prepare_prctl, supervise_children
 from mastermind.errors import StepError
 from mastermind.language.model import Duration, empty_dict
 
@@ -35,14 +46,17 @@ SUPERVISOR = str(Path(__file__).with_name("shell_supervisor.sh"))
 
 
 @functools.cache
-def _supervisor() -> tuple[str, ...]:
-    """The supervisor's command line: under `setpriv --pdeathsig TERM` (util-linux) where it
-    exists, so the kernel tells the supervisor when the process running the step dies."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        log.warning("setpriv not found: shell steps do not die with their process at once")
-        return ("/bin/sh", SUPERVISOR)
-    return (setpriv, "--pdeathsig", "TERM", "/bin/sh", SUPERVISOR)
+def _supervised() -> bool:
+    """Whether supervisors can be child subreapers told of their parent's death (Linux)."""
+    if prepare_prctl():
+        return True
+    log.warning("no prctl: shell steps do not die with their process at once")
+    return False
+
+
+def _setup_supervisor() -> None:
+    """Between fork and exec of the supervisor: a child subreaper, SIGUSR2 when we die."""
+    supervise_children(signal.SIGUSR2)
 
 
 class ShellParams(Params):
@@ -69,7 +83,7 @@ class ShellParams(Params):
         return self
 
 
-SPAWN_DEADLINE = 30.0  # seconds a cancelled attempt waits for its half-started process
+SUPERVISOR_DEADLINE = 5.0  # seconds the supervisor has to kill its descendants after SIGUSR1
 
 
 class ShellAgent(Agent[ShellParams]):
@@ -92,54 +106,37 @@ class ShellAgent(Agent[ShellParams]):
         argv = ["/bin/sh", "-c", params.command or ""] if params.shell else list(params.argv or [])
         if not _runnable(argv[0], params.cwd, env.get("PATH", os.defpath)):
             raise StepError(f"cannot start {argv[0]!r}: no such program")
-        go_read, go_write = os.pipe()  # one byte once the supervisor is recorded
         try:
-            spawn = asyncio.ensure_future(
-                asyncio.create_subprocess_exec(
-                    *_supervisor(),
-                    str(os.getpid()),
-                    str(go_read),
-                    *argv,
-                    stdin=asyncio.subprocess.PIPE
-                    if params.stdin is not None
-                    else asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    cwd=params.cwd,
-                    env=env,
-                    start_new_session=True,  # its own process group, so we can end all of it
-                    pass_fds=(go_read,),
-                )
+            # blocks only for fork and exec, as the loop's own spawn does
+            process = subprocess.Popen(  # noqa: ASYNC220
+                ["/bin/sh", SUPERVISOR, str(os.getpid()), *argv],
+                stdin=subprocess.PIPE,  # "1" once the supervisor is recorded, then params.stdin
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=params.cwd,
+                env=env,
+                start_new_session=True,  # its own process group, so we can end all of it
+                close_fds=True,
+                preexec_fn=_setup_supervisor if _supervised() else None,
             )
-            try:
-                try:
-                    process = await asyncio.shield(spawn)
-                except asyncio.CancelledError:
-                    # cancelled (a timeout) while the supervisor was starting: let the start
-                    # finish, then end it, so nothing the attempt started outlives it and no
-                    # pipe is left open (it has not run the command: it waits for the go byte)
-                    await _abandon_start(spawn, params.kill_grace)
-                    raise
-            except OSError as exc:
-                raise StepError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
-            finally:
-                os.close(go_read)
+        except OSError as exc:
+            raise StepError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+        assert process.stdin is not None and process.stdout is not None
+        assert process.stderr is not None
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            os.set_blocking(pipe.fileno(), False)
+        try:
             try:
                 await ctx.processes.started(process.pid, group=True)
-                os.write(go_write, b"1")
-                os.close(go_write)
-                go_write = -1
+                os.write(process.stdin.fileno(), b"1\n")  # a new pipe: never blocks
                 stdout, stderr, truncated = await _communicate(process, params)
-                code = await process.wait()
+                code = process.wait()  # it has exited: no blocking
             finally:
-                if go_write >= 0:  # EOF: the supervisor exits without running the command
-                    os.close(go_write)
-                    go_write = -1
+                process.stdin.close()  # EOF before "1": the supervisor exits without running
                 await _end_group(process, params.kill_grace)
-                _close_pipes(process)
         finally:
-            if go_write >= 0:
-                os.close(go_write)
+            for pipe in (process.stdin, process.stdout, process.stderr):
+                pipe.close()
         result = {
             "exit_code": code,
             "stdout": stdout.decode("utf-8", "replace"),
@@ -161,21 +158,19 @@ def _runnable(program: str, cwd: str | None, path: str) -> bool:
 
 
 async def _communicate(
-    process: asyncio.subprocess.Process, params: ShellParams
+    process: subprocess.Popen[bytes], params: ShellParams
 ) -> tuple[bytes, bytes, bool]:
     """Feed stdin and read both pipes, keeping at most max_output bytes of each.
 
-    Reading ends when the program exits: background children it left holding the pipes are
-    given a moment, then the group is killed (they would otherwise keep the step alive).
+    Reading ends when the supervisor exits (it ends every process the command left first):
+    anything still holding the pipes then is given a moment, then the group is killed.
     """
     truncated = False
 
-    async def read(stream: asyncio.StreamReader | None) -> bytes:
+    async def read(fd: int) -> bytes:
         nonlocal truncated
         kept = bytearray()
-        if stream is None:
-            return b""
-        while chunk := await stream.read(65536):
+        while chunk := await _read(fd):
             room = params.max_output - len(kept)
             if room > 0:
                 kept += chunk[:room]
@@ -184,22 +179,56 @@ async def _communicate(
         return bytes(kept)
 
     async def feed() -> None:
-        if process.stdin is None:
-            return
+        assert process.stdin is not None
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            process.stdin.write((params.stdin or "").encode())
-            await process.stdin.drain()
+            await _write(process.stdin.fileno(), (params.stdin or "").encode())
         process.stdin.close()
 
+    assert process.stdout is not None and process.stderr is not None
     async with asyncio.TaskGroup() as group:
         group.create_task(feed())
-        out = group.create_task(read(process.stdout))
-        err = group.create_task(read(process.stderr))
+        out = group.create_task(read(process.stdout.fileno()))
+        err = group.create_task(read(process.stderr.fileno()))
         await _exited(process.pid)
         _, pending = await asyncio.wait({out, err}, timeout=0.2)
         if pending:
             _signal_group(process.pid, signal.SIGKILL)  # strays hold the pipes: end them
     return out.result(), err.result(), truncated
+
+
+async def _ready(fd: int, *, write: bool) -> None:
+    """Wait until a non-blocking descriptor can be read (or written)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    (loop.add_writer if write else loop.add_reader)(fd, wake)
+    try:
+        await ready
+    finally:
+        (loop.remove_writer if write else loop.remove_reader)(fd)
+
+
+async def _read(fd: int) -> bytes:
+    """The next chunk from a non-blocking pipe (b"" at end of file)."""
+    while True:
+        try:
+            return os.read(fd, 65536)
+        except BlockingIOError:
+            await _ready(fd, write=False)
+
+
+async def _write(fd: int, data: bytes) -> None:
+    """All of `data` into a non-blocking pipe, as the reader drains it."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            await _ready(fd, write=True)
 
 
 async def _exited(pid: int) -> None:
@@ -223,46 +252,35 @@ async def _exited(pid: int) -> None:
         os.close(pidfd)
 
 
-def _close_pipes(process: asyncio.subprocess.Process) -> None:
-    """Release the process's pipes now that its group is gone. Read to the end they are closed
-    already; after a cancelled read (a timeout) they would close only once the loop has seen
-    EOF, which comes when the last killed member of the group has exited: on a loaded machine
-    that can be after the step, and even the loop, has ended (a pipe transport left open, and
-    EBUSY when the loop closes)."""
-    transport = getattr(process, "_transport", None)  # asyncio keeps no public handle to it
-    if transport is not None:
-        transport.close()
-
-
-async def _abandon_start(spawn: asyncio.Future[asyncio.subprocess.Process], grace: float) -> None:
-    """End a process whose start was cancelled midway, once the start is complete."""
-    try:
-        async with asyncio.timeout(SPAWN_DEADLINE):
-            process = await asyncio.shield(spawn)
-    except (Exception, asyncio.CancelledError):  # it never started, or will not in time
-        return
-    with contextlib.suppress(asyncio.CancelledError):
-        await _end_group(process, grace)
-    _close_pipes(process)
-
-
-async def _end_group(process: asyncio.subprocess.Process, grace: float) -> None:
-    """SIGTERM the process group, SIGKILL it after `grace`. A cancellation that arrives
-    meanwhile is held until the group is gone, then re-raised."""
+async def _end_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM the process group (the supervisor passes it to the descendants that left the
+    group); after `grace`, SIGUSR1 to the supervisor, which SIGKILLs every descendant; then
+    SIGKILL the group. A cancellation that arrives meanwhile is held until the group is
+    gone, then re-raised."""
     pgid = process.pid  # start_new_session: the group id is the leader's pid
     cancelled = False
-    if process.returncode is None:
-        _signal_group(pgid, signal.SIGTERM)
+
+    async def exited(within: float) -> bool:
+        nonlocal cancelled
         try:
-            await asyncio.shield(asyncio.wait_for(process.wait(), grace))
+            await asyncio.shield(asyncio.wait_for(_exited(process.pid), within))
         except TimeoutError:
-            pass
+            return False
         except asyncio.CancelledError:
             cancelled = True
+            return False
+        return True
+
+    if process.poll() is None:
+        _signal_group(pgid, signal.SIGTERM)
+        if not await exited(grace) and not cancelled:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGUSR1)  # not reaped: still our supervisor
+            await exited(SUPERVISOR_DEADLINE)
     _signal_group(pgid, signal.SIGKILL)  # whatever is left of the group, leader or not
-    if process.returncode is None:
+    while process.poll() is None:
         try:
-            await asyncio.shield(process.wait())
+            await asyncio.shield(_exited(process.pid))
         except asyncio.CancelledError:
             cancelled = True
     if cancelled:

@@ -7,6 +7,8 @@ import contextlib
 import gc
 import os
 import signal
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -200,3 +202,86 @@ steps:
     )
     _result, final = await run(registry, definition)
     assert final["stuck"].error == "timed out after 1s"
+
+
+def _sleeping(tag: str) -> list[int]:
+    """Live processes running `sleep <tag>...` (a tag makes a test's sleeps its own)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if (
+                argv[0] == b"sleep"
+                and argv[1].startswith(tag.encode())
+                and pid_alive(int(entry.name))
+            ):
+                found.append(int(entry.name))
+    return found
+
+
+def escapes(tag: str) -> str:
+    """A command leaving processes behind in every way a step can: in the group, in a new
+    session holding the step's stdout, double-forked into a new session, and from Python."""
+    return (
+        f"sleep {tag}1 & setsid sleep {tag}2 & (setsid sleep {tag}3 >/dev/null 2>&1 &);"
+        f' {sys.executable} -c \'import subprocess; subprocess.Popen(["sleep", "{tag}4"],'
+        " start_new_session=True, stdout=subprocess.DEVNULL)';"
+    )
+
+
+async def _gone(tag: str) -> list[int]:
+    for _ in range(1000):  # they are being reaped; the test's deadline bounds the wait
+        if not _sleeping(tag):
+            break
+        await asyncio.sleep(0.01)
+    return _sleeping(tag)
+
+
+async def test_the_program_sees_only_the_standard_descriptors(
+    registry: AgentRegistry, load: Load
+) -> None:
+    """uvloop's children inherited the daemon's inheritable descriptors and copies of their own
+    stdout and stderr: a background process kept the step's pipes open."""
+    definition = load(
+        "name: fds\nsteps:\n  a: {agent: shell, with: {argv: [sh, -c, 'ls /proc/$$/fd; true']}}\n"
+    )
+    _result, final = await run(registry, definition)
+    assert final["a"].outputs["stdout"].split() == ["0", "1", "2"]
+
+
+async def test_nothing_a_step_leaves_behind_survives_it(
+    registry: AgentRegistry, load: Load
+) -> None:
+    """Processes in another session (setsid, a double fork, start_new_session) are
+    re-parented to the supervisor, a child subreaper, which kills them when the step ends;
+    the one holding stdout does not keep the step running until its timeout."""
+    tag = f"{4000 + os.getpid() % 1000}.{int(time.time()) % 1000}"
+    command = escapes(tag) + " echo started"
+    definition = load(
+        f"name: esc\nsteps:\n  b: {{agent: shell, timeout: 60s, with: {{shell: true,"
+        f" command: '{command.replace(chr(39), chr(39) * 2)}'}}}}\n"
+    )
+    started = time.monotonic()
+    result, final = await run(registry, definition)
+    assert result.status == RunStatus.SUCCEEDED, final["b"].error
+    assert final["b"].outputs["stdout"] == "started\n"
+    assert time.monotonic() - started < 30
+    assert await _gone(tag) == []
+
+
+async def test_a_timeout_ends_what_left_the_group(
+    registry: AgentRegistry, load: Load, tmp_path: Path
+) -> None:
+    tag = f"{5000 + os.getpid() % 1000}.{int(time.time()) % 1000}"
+    command = "trap '' TERM; " + escapes(tag) + f" echo up > {tmp_path}/up; wait"
+    definition = load(
+        f"name: esc\nsteps:\n  b: {{agent: shell, timeout: 3s, with: {{shell: true,"
+        f" kill_grace: 200ms, command: '{command.replace(chr(39), chr(39) * 2)}'}}}}\n"
+    )
+    _result, final = await run(registry, definition)
+    assert final["b"].error == "timed out after 3s"
+    assert (tmp_path / "up").exists()  # all of them had started
+    assert await _gone(tag) == []

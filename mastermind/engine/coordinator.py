@@ -25,7 +25,7 @@ from mastermind.engine.clock import Clock, SystemClock
 from mastermind.engine.inflight import InFlight
 from mastermind.engine.limits import Limits
 from mastermind.engine.ownership import held_elsewhere
-from mastermind.engine.processes import ProcessRecord, kill_recorded
+from mastermind.engine.processes import ProcessRecord, Unkillable, kill_recorded
 from mastermind.engine.run import RunEnvironment, RunExecution, RunResult, StepRestore
 from mastermind.engine.settings import Settings as Settings  # re-exported for callers
 from mastermind.engine.subruns import CoordinatorSubRuns
@@ -334,7 +334,13 @@ class Coordinator:
         leftovers = [ProcessRecord.from_dict(p) for p in recorded if "dask" not in p]
         if not leftovers:
             return
-        killed = await asyncio.to_thread(kill_recorded, leftovers)
+        try:
+            killed = await asyncio.to_thread(kill_recorded, leftovers)
+        except Unkillable as exc:  # the step must not run again beside its last attempt
+            raise MastermindError(
+                f"run {run_id}: an interrupted attempt may still be running ({exc}): "
+                "the step does not run again until it has stopped; resume the run later"
+            ) from None
         if killed:
             self.log.warning(
                 "run %s: killed %d process(es) an interrupted attempt left running: %s",

@@ -14,6 +14,7 @@ the old owner stops its steps when it loses the lease).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -27,6 +28,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,41 +110,146 @@ def still_running(record: ProcessRecord) -> list[int]:
     return [record.pid] if _alive(stat) else []
 
 
-def kill_recorded(records: list[ProcessRecord], timeout: float = 10.0) -> list[int]:
-    """SIGKILL what is left of `records` on this machine and wait (up to `timeout`) until it is
-    gone. Blocking: run it in a thread. Returns the pids that were still running."""
+def children(pid: int) -> list[int]:
+    """The children of every thread of `pid` (Linux /proc/PID/task/TID/children)."""
     found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as file:
+                found.extend(int(child) for child in file.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """The live (not zombie) descendants of `pid`, parents before their children."""
+    found: list[int] = []
+    todo = children(pid)
+    while todo:
+        child = todo.pop()
+        todo.extend(children(child))
+        if _alive(_stat(child)):
+            found.append(child)
+    return found
+
+
+def kill_descendants(pid: int, timeout: float = 10.0) -> list[int]:
+    """SIGKILL every descendant of `pid` until none is left alive (bounded by `timeout`);
+    returns the pids killed. `pid` should be a child subreaper that does not fork meanwhile
+    (stopped, or ourselves): a descendant's orphans are then re-parented to it, never to init,
+    and the next round finds them."""
+    killed: list[int] = []
+    deadline = time.monotonic() + timeout
+    while found := descendants(pid):
+        for child in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
+                if child not in killed:
+                    killed.append(child)
+        if time.monotonic() > deadline:
+            log.error("descendants of %s survived SIGKILL for %.0fs: %s", pid, timeout, found)
+            break
+        time.sleep(0.001)
+    return killed
+
+
+def kill_tree(pid: int, *, group: bool, timeout: float = 10.0) -> None:
+    """SIGKILL `pid` and all its descendants: first stopped (it forks no more and, a subreaper,
+    adopts the orphans of what is killed below it), then its descendants, then itself (with
+    its process group if `group`)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGSTOP)
+    kill_descendants(pid, timeout)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if group:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+
+
+class Unkillable(Exception):
+    """A recorded process could not be killed (not ours to signal, or it survived SIGKILL)."""
+
+
+def kill_recorded(records: list[ProcessRecord], timeout: float = 10.0) -> list[int]:
+    """SIGKILL what is left of `records` on this machine, with every descendant of the
+    recorded process (also those that left its process group), and wait (up to `timeout`)
+    until it is gone. Blocking: run it in a thread. Returns the pids that were still running;
+    raises Unkillable, naming them, if any could not be signalled or survived."""
+    found: list[int] = []
+    refused: list[str] = []
     for record in records:
         members = still_running(record)
         if not members:
             continue
+        stat = _stat(record.pid)
+        if _alive(stat) and stat is not None and stat[2] == record.start:
+            found.extend(p for p in descendants(record.pid) if p not in members)
+            kill_tree(record.pid, group=record.group, timeout=timeout)
         found.extend(members)
         try:
             if record.group:
                 os.killpg(record.pid, signal.SIGKILL)
             else:
                 os.kill(record.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError) as exc:
-            log.warning("cannot kill leftover process %s: %s", record.pid, exc)
+        except ProcessLookupError:
+            pass
+        except PermissionError as exc:
+            refused.append(f"cannot kill process {record.pid}: {exc.strerror}")
     deadline = time.monotonic() + timeout
     pending = [r for r in records if still_running(r)]
     while pending and time.monotonic() < deadline:
         time.sleep(0.01)
         pending = [r for r in pending if still_running(r)]
-    for record in pending:
-        log.error("leftover process %s survived SIGKILL for %.0fs", record.pid, timeout)
+    refused.extend(f"process {r.pid} survived SIGKILL for {timeout:.0f}s" for r in pending)
+    if refused:
+        raise Unkillable("; ".join(dict.fromkeys(refused)))
     return found
+
+
+@functools.cache
+def _prctl() -> Any:
+    """libc's prctl, or None where there is none (not Linux)."""
+    import ctypes  # only when needed: ctypes costs the CLI's cold start
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def prepare_prctl() -> bool:
+    """Look prctl up now (before a fork whose child calls `supervise_children`)."""
+    return _prctl() is not None
+
+
+def supervise_children(death_signal: int | None = None) -> bool:
+    """Make this process a child subreaper (Linux PR_SET_CHILD_SUBREAPER: descendants that
+    leave their parent or their session, e.g. by `setsid` or a double fork, are re-parented to
+    it, not to init, so it can find and end them), and, if `death_signal`, have the kernel
+    send it that signal when its parent dies. Async-signal-safe enough to run between fork and
+    exec once `prepare_prctl()` was called in the parent. False where not supported."""
+    prctl = _prctl()
+    if prctl is None:
+        return False
+    if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        return False
+    if death_signal is not None:
+        prctl(PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0)
+    return True
 
 
 def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
     """Ask the kernel to send `signum` to this process when its parent dies (Linux
     PR_SET_PDEATHSIG); if the parent is already gone, act on it at once."""
-    import ctypes  # only in pool workers: ctypes costs the CLI's cold start
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: resume-time kills still apply
+    prctl = _prctl()
+    if prctl is None:  # not Linux: resume-time kills still apply
         return
+    prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
     if os.getppid() != parent:
         os.kill(os.getpid(), signum)
