@@ -84,3 +84,14 @@ async def await_word(port: int) -> str:
         return (await reader.readline()).decode().strip()
     finally:
         writer.close()
+
+
+def leave_behind(tag: str, linger: float) -> str:
+    """A CPU step that starts processes in new sessions (one directly, one double-forked),
+    then sleeps `linger` seconds: they must not outlive the step."""
+    import subprocess
+
+    subprocess.Popen(["sleep", f"{tag}1"], start_new_session=True)
+    subprocess.Popen(["sh", "-c", f"(setsid sleep {tag}2 &)"]).wait()
+    time.sleep(linger)
+    return "left"

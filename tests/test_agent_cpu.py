@@ -144,3 +144,47 @@ async def test_large_arguments_and_results_cross_the_pipe() -> None:
         assert pool.replaced == 0
     finally:
         await pool.aclose()
+
+
+def _sleeping(tag: str) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as file:
+                    argv = file.read().split(b"\0")
+            except OSError:
+                continue
+            alive = pid_alive(int(entry.name))
+            if argv[0] == b"sleep" and argv[1].startswith(tag.encode()) and alive:
+                found.append(int(entry.name))
+    return found
+
+
+async def test_processes_a_function_leaves_in_new_sessions_do_not_survive_its_step(
+    registry: AgentRegistry, load: Load
+) -> None:
+    """The worker is a child subreaper: processes started in a new session (directly or
+    double-forked) stay its descendants and are killed when the call returns, or when the
+    pool stops the worker (a timeout). Before: both kinds survived both ways."""
+    tag = f"{6000 + os.getpid() % 1000}.{os.getpid() % 997}"
+    definition = load(
+        f"""
+name: leave
+on_failure: continue
+steps:
+  returns: {{agent: cpu, with: {{function: "tests.effects:leave_behind", args: ["{tag}0", 0]}}}}
+  times_out:
+    agent: cpu
+    timeout: 3s
+    with: {{function: "tests.effects:leave_behind", args: ["{tag}5", 60]}}
+"""
+    )
+    async with Coordinator(registry, settings=Settings(process_pool_size=2)) as coordinator:
+        result = await coordinator.run(definition, {})
+    assert result.status == RunStatus.FAILED  # the timeout
+    for _ in range(1000):  # being reaped; the test's deadline bounds the wait
+        if not _sleeping(tag):
+            break
+        await asyncio.sleep(0.01)
+    assert _sleeping(tag) == []

@@ -141,6 +141,43 @@ def test_a_killed_run_leaves_no_shell_attempt_alive(tmp_path: Path, how: str) ->
         assert len(killed) == 1 and str(shell_pid) in killed[0], log.read_text()
 
 
+def sleeping(tag: str) -> list[int]:
+    """Live processes running `sleep <tag>...`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            alive = pid_alive(int(entry.name))
+            if argv[0] == b"sleep" and argv[1].startswith(tag.encode()) and alive:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_run_takes_what_left_the_step_group_along(tmp_path: Path) -> None:
+    """SIGKILL of `mastermind run`: the supervisor (a child subreaper, told by
+    PR_SET_PDEATHSIG) kills every descendant, also those in other sessions (setsid, a double
+    fork, start_new_session). Before: those three survived the run, and any resume."""
+    tag = f"{7000 + os.getpid() % 1000}.{os.getpid() % 997}"
+    flow = tmp_path / "esc.yaml"
+    flow.write_text(
+        "name: esc\nsteps:\n  a:\n    agent: shell\n    with:\n      shell: true\n"
+        f"      command: >-\n        sleep {tag}1 & setsid sleep {tag}2 &"
+        f" (setsid sleep {tag}3 >/dev/null 2>&1 &); {sys.executable} -c 'import subprocess;"
+        f' subprocess.Popen(["sleep", "{tag}4"], start_new_session=True)\';'
+        f" touch {tmp_path}/up; sleep {tag}5\n"
+    )
+    state, log = tmp_path / "state", tmp_path / "log"
+    run = mastermind("run", "--state-dir", str(state), str(flow), log=log)
+    wait_until(lambda: (tmp_path / "up").exists() and len(sleeping(tag)) == 5, "all started")
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    wait_until(lambda: not sleeping(tag), "every process of the step died with the run", 30)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_killed_run_leaves_no_cpu_attempt_alive(tmp_path: Path) -> None:

@@ -32,7 +32,12 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from mastermind.engine.processes import die_with_parent
+from mastermind.engine.processes import (
+    die_with_parent,
+    kill_descendants,
+    kill_tree,
+    supervise_children,
+)
 from mastermind.errors import MastermindError, RetryableStepError, StepError
 
 log = logging.getLogger(__name__)
@@ -49,9 +54,16 @@ class PoolClosed(MastermindError):
 def _worker_main(conn: Connection, parent: int) -> None:
     """A worker: call `module:function` for each request until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # A child subreaper: what a function starts and leaves behind, even in a new session
+    # (start_new_session, a double fork), stays our descendant, and is killed when the call
+    # returns (and by the pool, which stops us and kills our descendants, on a timeout).
+    supervise_children()
     # The fork server is our parent, and it exits when the process that owns the pool dies:
-    # SIGKILL then, so no step's work outlives the process that ran the step.
-    die_with_parent(parent)
+    # SIGTERM then, which kills our descendants and exits (SIGKILL would orphan them to init);
+    # a handler waits for the Python code running to reach a bytecode boundary, so a resume
+    # also kills the recorded worker and its descendants before the step runs again.
+    signal.signal(signal.SIGTERM, _die)
+    die_with_parent(parent, signal.SIGTERM)
     functions: dict[str, Callable[..., Any]] = {}
     while True:
         try:
@@ -74,6 +86,20 @@ def _worker_main(conn: Connection, parent: int) -> None:
             conn.send(reply)
         except Exception as exc:  # e.g. a result that cannot be pickled
             conn.send(("error", f"result cannot be sent back: {type(exc).__name__}: {exc}", False))
+        _end_leftovers()
+
+
+def _end_leftovers() -> None:
+    """Kill and reap whatever the call left running (nothing survives a step)."""
+    kill_descendants(os.getpid())
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def _die(_signum: int, _frame: object) -> None:
+    kill_descendants(os.getpid())
+    os._exit(1)
 
 
 def _bootstrap(conn: Connection) -> None:
@@ -364,6 +390,6 @@ class ProcessPool:
 def _stop(worker: _Worker) -> None:
     """Kill (if still running), reap, and close one worker (blocking: run in a thread)."""
     worker.sock.close()
-    if worker.process.is_alive():
-        worker.process.kill()
+    if worker.process.is_alive():  # stopped, its descendants killed, then killed
+        kill_tree(worker.process.pid, group=False)
     worker.process.join(5)
