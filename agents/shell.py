@@ -30,13 +30,13 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from mastermind.engine.agent import Agent, Params, StepContext
-from mastermind.engine.processes import prepare_prctl, supervise_children
+from mastermind.engine.agent import Agent, Params, StepContext, process_tools
 from mastermind.errors import StepError
 from mastermind.language.model import Duration, empty_dict
 
@@ -46,17 +46,14 @@ SUPERVISOR = str(Path(__file__).with_name("shell_supervisor.sh"))
 
 
 @functools.cache
-def _supervised() -> bool:
-    """Whether supervisors can be child subreapers told of their parent's death (Linux)."""
-    if prepare_prctl():
-        return True
+def _supervised() -> Callable[[], object] | None:
+    """What makes the supervisor, between fork and exec, a child subreaper that gets SIGUSR2
+    when we die (looked up here, in the parent), or None where prctl is missing (not Linux)."""
+    tools = process_tools()
+    if tools.prepare_prctl():
+        return functools.partial(tools.supervise_children, signal.SIGUSR2)
     log.warning("no prctl: shell steps do not die with their process at once")
-    return False
-
-
-def _setup_supervisor() -> None:
-    """Between fork and exec of the supervisor: a child subreaper, SIGUSR2 when we die."""
-    supervise_children(signal.SIGUSR2)
+    return None
 
 
 class ShellParams(Params):
@@ -117,7 +114,7 @@ class ShellAgent(Agent[ShellParams]):
                 env=env,
                 start_new_session=True,  # its own process group, so we can end all of it
                 close_fds=True,
-                preexec_fn=_setup_supervisor if _supervised() else None,
+                preexec_fn=_supervised(),
             )
         except OSError as exc:
             raise StepError(f"cannot start {argv[0]!r}: {exc.strerror}") from None

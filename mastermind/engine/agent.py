@@ -394,3 +394,11 @@ def _import_module(name: str, folder: str | None) -> ModuleType:
 
 
 _folder_imports = threading.Lock()  # python steps import from worker threads too
+
+
+def process_tools() -> ModuleType:
+    """`mastermind.engine.processes` (child subreapers, parent-death signals, killing a
+    process tree), for agents that start processes; imported on first use."""
+    from mastermind.engine import processes
+
+    return processes
