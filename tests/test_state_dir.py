@@ -15,7 +15,7 @@ import pytest
 from mastermind.service.daemon import generated_token
 from mastermind.store.events import Event
 from mastermind.store.sqlite import DB_NAME, SqliteStore
-from mastermind.store.state_dir import ensure_private_dir
+from mastermind.store.state_dir import UnsafeStateDir, ensure_private_dir
 from tests.test_postgres import record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,3 +108,38 @@ def test_a_shared_directory_is_left_alone_with_a_warning(
     ensure_private_dir(shared)
     assert mode(shared) == 0o755
     assert "readable by other users" in caplog.text
+
+
+async def test_a_planted_symlink_is_never_followed(tmp_path: Path) -> None:
+    """A symlink named like one of our files is refused, not followed: before, opening the
+    store chmodded the symlink's target (`mastermind.db-wal -> victim`: the victim became
+    0600) and the daemon took a planted `api-token` link's target as its token."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("their token\n")
+    os.chmod(victim, 0o644)
+    (state / f"{DB_NAME}-wal").symlink_to(victim)
+    with pytest.raises(UnsafeStateDir, match="symbolic link"):
+        await SqliteStore(state).open()
+    assert mode(victim) == 0o644
+    (state / "api-token").symlink_to(victim)
+    with pytest.raises(UnsafeStateDir, match="symbolic link"):
+        generated_token(state)
+
+
+@pytest.mark.parametrize("how", ["world-writable", "sticky", "another user's"])
+def test_a_directory_others_may_write_or_own_is_refused(tmp_path: Path, how: str) -> None:
+    """As ssh refuses such a ~/.ssh: whoever may create entries there may plant a symlink.
+    Before: used (with a warning at most)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, {"world-writable": 0o777, "sticky": 0o1777, "another user's": 0o700}[how])
+    if how == "another user's":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give the directory away")
+        os.chown(shared, 65534, 65534)
+    with pytest.raises(UnsafeStateDir, match="refusing"):
+        ensure_private_dir(shared)
+    with pytest.raises(UnsafeStateDir, match="refusing"):
+        generated_token(shared)

@@ -366,13 +366,18 @@ def serve(config_path: str | None, log_format: LogFormat | None = None) -> int:
 def generated_token(folder: Path) -> tuple[str, bool]:
     """The API token kept in `folder/api-token` (0600 in a 0700 directory, whatever the umask),
     made on first use; returns it and whether it was just made."""
-    from mastermind.store.state_dir import FILE_MODE, ensure_private_dir, make_private
+    from mastermind.store.state_dir import FILE_MODE, ensure_private_dir, make_private, open_own
 
     ensure_private_dir(folder)
     path = folder / "api-token"
-    if path.exists():
-        make_private(path)
-        return path.read_text().strip(), False
+    try:  # never through a symlink, never a file someone else planted
+        existing = open_own(path)
+    except FileNotFoundError:
+        pass
+    else:
+        with os.fdopen(existing) as handle:
+            make_private(path)
+            return handle.read().strip(), False
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     os.fchmod(fd, FILE_MODE)
