@@ -22,6 +22,7 @@ from mastermind.engine.agent import AgentRegistry
 from mastermind.engine.coordinator import Coordinator
 from mastermind.engine.processes import (
     ProcessRecord,
+    Unkillable,
     describe,
     kill_recorded,
     still_running,
@@ -252,3 +253,28 @@ async def test_resume_kills_what_the_interrupted_attempt_left_before_running_it(
         result = await c.wait("r1")
     assert result.ok, result.error
     assert await leftover.wait() == -signal.SIGKILL
+
+
+def test_a_leftover_that_cannot_be_killed_is_named_not_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EPERM (not ours to signal): kill_recorded raises Unkillable naming it, and resume
+    refuses the run with that reason (before: a logged warning, and the step ran again beside
+    it)."""
+    single = subprocess.Popen(["sleep", "60"])
+    try:
+        record = describe(single.pid, group=False)
+        real_kill = os.kill
+
+        def refuse(pid: int, signum: int) -> None:
+            if pid == single.pid:
+                raise PermissionError(1, "Operation not permitted")
+            real_kill(pid, signum)
+
+        monkeypatch.setattr(os, "kill", refuse)
+        with pytest.raises(Unkillable, match=f"cannot kill process {single.pid}"):
+            kill_recorded([record], timeout=0.2)
+    finally:
+        monkeypatch.undo()
+        single.kill()
+        single.wait()

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -67,7 +67,7 @@ class ApiConfig(Section):
     )
     webhook_tolerance: Duration = Field(
         300.0,
-        gt=0,
+        ge=1.0,  # the timestamp is in whole seconds
         description="how far a webhook delivery's X-Mastermind-Timestamp may be from this "
         "daemon's clock, either way; a delivery outside it (stale, or from the future) gets 401",
     )
@@ -131,22 +131,6 @@ class ConfigFields(Section):
         "text", description="json: one object per line, for journald and Loki"
     )
 
-    @model_validator(mode="after")
-    def _replays_outlive_the_window(self) -> ConfigFields:
-        # the run a webhook delivery started is its dedup record. A delivery taken at time t
-        # may carry a timestamp up to t + tolerance, so its replays pass the timestamp check
-        # until t + 2 * tolerance: its run should be kept longer than that. A warning, not an
-        # error: a daemon that serves no webhook may prune as it likes
-        retention, tolerance = self.store.retention, self.api.webhook_tolerance
-        if retention is not None and retention <= 2 * tolerance:
-            log.warning(
-                "store.retention (%gs) is not longer than twice api.webhook_tolerance (%gs): "
-                "a webhook delivery replayed after its run was pruned would start a new run",
-                retention,
-                tolerance,
-            )
-        return self
-
 
 ENV_PREFIX = "MASTERMIND_"
 # The command line's own variables: not daemon options, never warned about.
@@ -199,11 +183,29 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
         log.warning("%s", warning)
     token = _ENVIRON.set(environ)
     try:
-        return Config(**data)
+        config = Config(**data)
     except ValidationError as exc:
         raise ConfigError([_describe(error, environ) for error in exc.errors()]) from None
     finally:
         _ENVIRON.reset(token)
+    _warn_if_replays_outlive_runs(config)
+    return config
+
+
+def _warn_if_replays_outlive_runs(config: ConfigFields) -> None:
+    """The run a webhook delivery started is its dedup record. A delivery taken at time t may
+    carry a timestamp up to t + tolerance, so its replays pass the timestamp check until
+    t + 2 * tolerance: its run should be kept longer than that. A warning, not an error: a
+    daemon that serves no webhook may prune as it likes. Here, once per load (as a model
+    validator it ran twice: pydantic-settings validates the class and its base)."""
+    retention, tolerance = config.store.retention, config.api.webhook_tolerance
+    if retention is not None and retention <= 2 * tolerance:
+        log.warning(
+            "store.retention (%gs) is not longer than twice api.webhook_tolerance (%gs): "
+            "a webhook delivery replayed after its run was pruned would start a new run",
+            retention,
+            tolerance,
+        )
 
 
 def _read_file(path: Path) -> dict[str, Any]:
