@@ -361,3 +361,38 @@ async def test_a_reload_reads_and_validates_off_the_event_loop(
     assert sorted(daemon_.catalog) == ["gated", "hello"]
     assert threads.keys() == {"config", "workflow"}
     assert loop_thread not in threads.values()
+
+
+async def test_a_load_that_read_the_folder_earlier_never_lands_after_a_later_one(
+    tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder watch's first reload, slow under load, read the folder before a file was
+    written and landed after the SIGHUP reload that had read it: the new workflow vanished."""
+    import mastermind.service.daemon as daemon_module
+
+    real = daemon_module.workflow_files
+    listed, release = threading.Event(), threading.Event()
+
+    def first_listing_waits(folders: Any) -> Any:
+        files = list(real(folders))
+        if not listed.is_set():
+            listed.set()
+            release.wait(60)
+        return files
+
+    monkeypatch.setattr(daemon_module, "workflow_files", first_listing_waits)
+    daemon_ = Daemon(Config.model_validate({"workflows": folder, "store": {"state_dir": tmp_path}}))
+    earlier = asyncio.ensure_future(daemon_.load_workflows())
+    try:
+        assert await asyncio.to_thread(listed.wait, 60)
+        (folder / "extra.yaml").write_text("name: extra\nsteps: {a: {agent: noop}}\n")
+        later = asyncio.ensure_future(daemon_.load_workflows())
+        # let the later load finish, or queue behind the earlier one (the lock has no event)
+        lock = getattr(daemon_, "_loading", None)
+        async with asyncio.timeout(60):
+            while not (later.done() or getattr(lock, "_waiters", None)):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    finally:
+        release.set()
+    await asyncio.gather(earlier, later)
+    assert sorted(daemon_.catalog) == ["extra", "gated", "hello"]

@@ -56,6 +56,7 @@ class Daemon:
         self._reload = asyncio.Event()
         # what the last load served (names, digests, problems)
         self._served: tuple[frozenset[tuple[str, str]], frozenset[str]] | None = None
+        self._loading = asyncio.Lock()
         self._watching = asyncio.Event()
         self.port: int | None = None
         self.registry = AgentRegistry(settings=config.agents)
@@ -107,6 +108,13 @@ class Daemon:
     async def load_workflows(self, *, quiet_if_unchanged: bool = False) -> None:
         """(Re)load the workflow folder; a broken file keeps its last good version serving.
         `quiet_if_unchanged`: log nothing when it serves what the last load served."""
+        # One load at a time, in the order asked: a load that read the folder before an edit
+        # must not land after one that read it since (the folder watch's first reload, slow
+        # under load, undid a SIGHUP's reload of a file written in between).
+        async with self._loading:
+            await self._load_workflows(quiet_if_unchanged)
+
+    async def _load_workflows(self, quiet_if_unchanged: bool) -> None:
         folder = self.config.workflows
 
         def load() -> LoadReport:
