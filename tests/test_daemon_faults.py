@@ -369,8 +369,8 @@ async def test_a_load_that_read_the_folder_earlier_never_lands_after_a_later_one
     """The folder watch's first reload, slow under load, read the folder before a file was
     written and landed after the SIGHUP reload that had read it: the new workflow vanished."""
     import mastermind.service.daemon as daemon_module
+    from mastermind.language.loader import workflow_files as real
 
-    real = daemon_module.workflow_files
     listed, release = threading.Event(), threading.Event()
 
     def first_listing_waits(folders: Any) -> Any:
